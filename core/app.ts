@@ -1,0 +1,103 @@
+// Composes the core: storage, key ring, crypto pool, domain, gRPC server. Used by the core's
+// own entry point and by the embedded default, which runs it beside the gateway.
+
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { TokenVerifier } from './auth/token.js';
+import { ConfigError, type CoreConfig } from './config.js';
+import { loadKeyRingFile, loadOrCreateKeyRingFile, parseKeyRing, type KeyRing } from './crypto/key-ring.js';
+import { KeyRingPinVault } from './crypto/pin-vault.js';
+import { CryptoPool } from './crypto/pool.js';
+import { createDomain, type Domain } from './domain/index.js';
+import { unimplementedCertificates } from './grpc/certificates.js';
+import { createCoreServer } from './grpc/server.js';
+import { SqliteStore } from './storage/sqlite.js';
+import type { Store } from './storage/repository.js';
+
+export interface RunningCore {
+  port: number;
+  domain: Domain;
+  store: Store;
+  keyRing: KeyRing;
+  /** Set when the embedded default generated the token secret (so it may print a dev token). */
+  generatedJwtSecret?: string;
+  close(): Promise<void>;
+}
+
+/** The folder of the database, where the embedded default keeps what it generates. */
+export function dataDirOf(config: CoreConfig): string {
+  return dirname(resolve(config.database));
+}
+
+function readOrCreateSecretFile(path: string, make: () => string): string {
+  if (!existsSync(path)) writeFileSync(path, make(), { mode: 0o600, flag: 'wx' });
+  chmodSync(path, 0o600);
+  return readFileSync(path, 'utf8').trim();
+}
+
+function loadKeyRing(config: CoreConfig, embedded: boolean): KeyRing {
+  if (config.masterKeys) return parseKeyRing(config.masterKeys);
+  if (config.masterKeysFile) return loadKeyRingFile(config.masterKeysFile);
+  if (!embedded) throw new ConfigError('Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE.');
+  return loadOrCreateKeyRingFile(join(dataDirOf(config), 'master-keys'));
+}
+
+export async function startCore(config: CoreConfig, options: { log: Logger; embedded: boolean }): Promise<RunningCore> {
+  const { log, embedded } = options;
+  const store = new SqliteStore(config.database);
+  try {
+    const keyRing = loadKeyRing(config, embedded);
+    const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !keyRing.has(v));
+    if (missing.length) {
+      throw new ConfigError(`Smart cards use master key version(s) ${missing.join(', ')}, which the key ring lacks.`);
+    }
+    let generatedJwtSecret: string | undefined;
+    let jwt = config.jwt;
+    if (!jwt.secret && !jwt.publicKeyPem) {
+      if (!embedded) throw new ConfigError('Set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY.');
+      generatedJwtSecret = readOrCreateSecretFile(join(dataDirOf(config), 'dev-token-secret'), () => randomBytes(32).toString('base64url'));
+      jwt = { ...jwt, secret: generatedJwtSecret };
+    }
+    const verifier = new TokenVerifier({ ...jwt, adminGroup: config.adminGroup });
+    const pool = new CryptoPool({ threads: config.workers });
+    const domain = createDomain({
+      store,
+      crypto: pool,
+      keys: keyRing,
+      vault: new KeyRingPinVault(keyRing),
+      maxResponsesPerRequest: config.maxResponsesPerRequest,
+      requestTtlHours: config.requestTtlHours,
+    });
+    const server = createCoreServer({ domain, verifier, log, tls: config.tls, certificates: unimplementedCertificates });
+    const port = await server.listen(config.grpcHost, config.grpcPort);
+
+    const sweep = () =>
+      domain.requests.abandonExpired().then(
+        (n) => n && log.info({ abandoned: n }, 'abandoned expired requests'),
+        (err: unknown) => log.error({ err }, 'expired request sweep failed'),
+      );
+    await sweep();
+    const timer = setInterval(sweep, 60_000);
+    timer.unref();
+    log.info({ host: config.grpcHost, port, keyVersion: keyRing.newestVersion }, 'core listening');
+
+    return {
+      port,
+      domain,
+      store,
+      keyRing,
+      generatedJwtSecret,
+      async close() {
+        clearInterval(timer);
+        await server.close();
+        await pool.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,186 @@
+// The master key ring of SPEC sections 8 and 11: versioned 32-byte keys from which card admin
+// keys and the PIN data key are derived. Error messages name entries by position or version,
+// never by content, because a malformed entry may still be mostly key material.
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
+import { inspect } from 'node:util';
+
+export type KeyRingErrorCode = 'KEY_RING_INVALID' | 'KEY_VERSION_MISSING';
+
+export class KeyRingError extends Error {
+  readonly code: KeyRingErrorCode;
+  constructor(code: KeyRingErrorCode, message: string) {
+    super(message);
+    this.name = 'KeyRingError';
+    this.code = code;
+  }
+}
+
+const KEY_BYTES = 32;
+// Versions are stored in card records as a database integer.
+const MAX_VERSION = 2 ** 31 - 1;
+
+export class KeyRing {
+  readonly #keys: ReadonlyMap<number, Buffer>;
+  readonly newestVersion: number;
+
+  /** Copies the keys in; prefer parseKeyRing. */
+  constructor(keys: ReadonlyMap<number, Uint8Array>) {
+    if (keys.size === 0) throw new KeyRingError('KEY_RING_INVALID', 'the key ring holds no keys');
+    const own = new Map<number, Buffer>();
+    for (const [version, key] of keys) {
+      if (!Number.isInteger(version) || version < 1 || version > MAX_VERSION) {
+        throw new KeyRingError('KEY_RING_INVALID', `key version ${version} is not a positive integer`);
+      }
+      if (key.length !== KEY_BYTES) {
+        throw new KeyRingError('KEY_RING_INVALID', `key version ${version} is not ${KEY_BYTES} bytes`);
+      }
+      own.set(version, Buffer.from(key));
+    }
+    this.#keys = own;
+    this.newestVersion = Math.max(...own.keys());
+  }
+
+  /** Ascending. */
+  versions(): number[] {
+    return [...this.#keys.keys()].sort((a, b) => a - b);
+  }
+
+  has(version: number): boolean {
+    return this.#keys.has(version);
+  }
+
+  /** A fresh copy, so the caller may wipe it when done without harming the ring. */
+  get(version: number): Buffer {
+    const key = this.#keys.get(version);
+    if (!key) throw new KeyRingError('KEY_VERSION_MISSING', `the key ring has no key version ${version}`);
+    return Buffer.from(key);
+  }
+
+  /** Clears the key material; the ring is unusable afterwards. */
+  destroy(): void {
+    for (const key of this.#keys.values()) key.fill(0);
+  }
+
+  // The ring travels through config objects that get logged or serialised; only the shape shows.
+  toJSON(): { versions: number[]; newestVersion: number } {
+    return { versions: this.versions(), newestVersion: this.newestVersion };
+  }
+
+  [inspect.custom](): string {
+    return `KeyRing { versions: [${this.versions().join(', ')}], newestVersion: ${this.newestVersion} }`;
+  }
+
+  toString(): string {
+    return this[inspect.custom]();
+  }
+}
+
+/**
+ * Parses `"1:<64 hex>,2:<64 hex>"`. Entries may be separated by commas and/or any whitespace
+ * (a file holds one per line); `#` starts a comment to the end of the line.
+ */
+export function parseKeyRing(text: string): KeyRing {
+  const entries = text
+    .replace(/#[^\n]*/g, '')
+    .split(/[\s,]+/)
+    .filter((e) => e !== '');
+  if (entries.length === 0) throw new KeyRingError('KEY_RING_INVALID', 'the key ring holds no keys');
+
+  const keys = new Map<number, Buffer>();
+  try {
+    entries.forEach((entry, i) => {
+      const [version, key] = parseEntry(entry, i + 1);
+      if (keys.has(version)) {
+        key.fill(0);
+        throw new KeyRingError('KEY_RING_INVALID', `key version ${version} appears more than once`);
+      }
+      keys.set(version, key);
+    });
+    return new KeyRing(keys);
+  } finally {
+    for (const key of keys.values()) key.fill(0);
+  }
+}
+
+function parseEntry(entry: string, position: number): [number, Buffer] {
+  const colon = entry.indexOf(':');
+  if (colon < 0) {
+    throw new KeyRingError('KEY_RING_INVALID', `key ring entry ${position} is not <version>:<64 hex digits>`);
+  }
+  const versionText = entry.slice(0, colon);
+  const hex = entry.slice(colon + 1);
+  if (!/^\d{1,10}$/.test(versionText) || Number(versionText) < 1 || Number(versionText) > MAX_VERSION) {
+    throw new KeyRingError(
+      'KEY_RING_INVALID',
+      `key ring entry ${position}: the version must be an integer from 1 to ${MAX_VERSION}`,
+    );
+  }
+  const version = Number(versionText);
+  if (!/^[0-9a-fA-F]*$/.test(hex)) {
+    throw new KeyRingError('KEY_RING_INVALID', `key version ${version}: the key must be hex digits only`);
+  }
+  if (hex.length !== KEY_BYTES * 2) {
+    throw new KeyRingError(
+      'KEY_RING_INVALID',
+      `key version ${version}: the key must be exactly ${KEY_BYTES * 2} hex digits, found ${hex.length}`,
+    );
+  }
+  return [version, Buffer.from(hex, 'hex')];
+}
+
+/** A new ring of one key (version 1), as text ready for a file or CM_MASTER_KEYS. */
+export function generateKeyRingText(): string {
+  const key = randomBytes(KEY_BYTES);
+  const text = `# master key ring: <version>:<64 hex digits> per line; the highest version is used for new cards\n1:${key.toString('hex')}\n`;
+  key.fill(0);
+  return text;
+}
+
+/** The file's text, or undefined when it does not exist. */
+function readKeyRingText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new KeyRingError('KEY_RING_INVALID', `cannot read the key ring file ${path}: ${code ?? 'unknown error'}`);
+  }
+}
+
+/** For CM_MASTER_KEYS_FILE: the file must exist. */
+export function loadKeyRingFile(path: string): KeyRing {
+  const text = readKeyRingText(path);
+  if (text === undefined) throw new KeyRingError('KEY_RING_INVALID', `the key ring file ${path} does not exist`);
+  return parseKeyRing(text);
+}
+
+/**
+ * The embedded default: reads the ring at `path`, or creates one there (mode 0600) on first start.
+ * The new file is written under a temporary name and hard-linked into place, so a crash never
+ * leaves a half-written ring and two processes starting together end up with the same keys.
+ */
+export function loadOrCreateKeyRingFile(path: string): KeyRing {
+  const existing = readKeyRingText(path);
+  if (existing !== undefined) return parseKeyRing(existing);
+
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = openSync(temp, 'wx', 0o600);
+  try {
+    writeSync(fd, generateKeyRingText());
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(temp, path);
+  } catch (err) {
+    // EEXIST: another process created it first, and its ring wins.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    unlinkSync(temp);
+  }
+  return loadKeyRingFile(path);
+}

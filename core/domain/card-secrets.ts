@@ -1,0 +1,280 @@
+// Key material and PINs (SPEC 3, 7, 8): challenge-responses, diversified admin keys and
+// server-proposed PINs, given only to executors of an open request bound to the card, after
+// the checks of SPEC 3 in their order. The heavy lifting runs in the worker pool (CardCrypto);
+// every answer and every refusal is audited, never with the secret itself.
+
+import { CmError, forbidden, invalidArgument, notFound, wrongState } from '../errors.js';
+import type { Repositories, Store } from '../storage/repository.js';
+import { auditEntry, type CallContext, type Clock } from './context.js';
+import { CARD_ISSUING_TYPES, isOpenForExecution, LIVE_CARD_STATUSES, RequestStatus, SmartcardStatus, UserPinOption } from './enums.js';
+import { cardIdGuid, cardIdHex, parseGuid, requireBase64, requireGuid, requireHex } from './ids.js';
+import { mayExecute, maySeeRequest } from './policy.js';
+import { cardOfRequest, visibleRequest } from './smartcards.js';
+import { adminKeyLength } from './template-input.js';
+import type { AdminKeyAlgorithm, ProfileTemplate, RequestRecord, SmartcardRecord } from './types.js';
+
+/** What the domain needs from the crypto workers; core/crypto/pool.ts provides it. */
+export interface CardCrypto {
+  /** `cardId` is the card's GUID; the diversified key is derived from `master` in the worker. */
+  respond(job: { alg: AdminKeyAlgorithm; key: Buffer; challenge: Buffer } | { alg: AdminKeyAlgorithm; master: Buffer; cardId: string; challenge: Buffer }): Promise<Buffer>;
+  diversify(job: { alg: AdminKeyAlgorithm; master: Buffer; cardId: string }): Promise<Buffer>;
+  generatePin(policy: { length: number; characterSet: number }): Promise<string>;
+}
+
+/** The master key ring, by version. */
+export interface MasterKeys {
+  readonly newestVersion: number;
+  get(version: number): Buffer;
+}
+
+/** Seals and opens stored PINs (AES-256-GCM, the card Uuid as associated data). */
+export interface PinVault {
+  seal(keyVersion: number, cardUuid: string, pin: string): Buffer;
+  open(keyVersion: number, cardUuid: string, sealed: Buffer): string;
+}
+
+export interface AuthenticationResponseInput {
+  requestUuid: string;
+  smartcardUuid: string;
+  cardId: string;
+  challenge: string;
+  diversified: boolean;
+  atr: string;
+}
+
+export interface DiversifiedKeyInput {
+  requestUuid: string;
+  smartcardUuid: string;
+  cardId: string;
+  atr: string;
+}
+
+export interface ServerProposedPinInput extends DiversifiedKeyInput {
+  challenge: string;
+}
+
+interface Target {
+  request: RequestRecord;
+  template: ProfileTemplate;
+  card: SmartcardRecord;
+}
+
+/** The syntax of a card reference: 400 before anything is looked up. */
+function parseCardReference(input: DiversifiedKeyInput, requestOptional = false) {
+  const requestUuid = requestOptional && !input.requestUuid ? '' : requireGuid(input.requestUuid, 'The request id');
+  return {
+    requestUuid,
+    smartcardUuid: requireGuid(input.smartcardUuid, 'The smart card id'),
+    cardId: cardIdHex(requireGuid(input.cardId, 'cardid')),
+    atr: input.atr ? requireHex(input.atr, 'atr', 2, 33) : '',
+  };
+}
+
+function challengeBytes(text: string): Buffer {
+  if (!text) throw invalidArgument('challenge is required.');
+  return requireBase64(text, 'challenge');
+}
+
+/** SPEC 8: whole blocks of the template's algorithm, 8 (3DES) or 16 (AES) to 64 bytes. */
+function checkChallengeSize(template: ProfileTemplate, challenge: Buffer): void {
+  const block = template.smartcardConfiguration.adminKeyAlgorithm === '3DES' ? 8 : 16;
+  if (challenge.length < block || challenge.length > 64 || challenge.length % block !== 0) {
+    throw invalidArgument(`challenge must be whole ${block}-byte blocks, ${block} to 64 bytes.`);
+  }
+}
+
+export class CardSecretService {
+  private readonly maxResponses: number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly crypto: CardCrypto,
+    private readonly keys: MasterKeys,
+    private readonly vault: PinVault,
+    private readonly expireIfDue: (requestUuid: string) => Promise<void>,
+    options: { maxResponsesPerRequest: number },
+  ) {
+    this.maxResponses = options.maxResponsesPerRequest;
+  }
+
+  async authenticationResponse(ctx: CallContext, input: AuthenticationResponseInput): Promise<string> {
+    return this.audited(ctx, 'GetAuthenticationResponse', input, async (refs) => {
+      const ref = parseCardReference(input);
+      Object.assign(refs, ref);
+      const challenge = challengeBytes(input.challenge);
+      const target = await this.checkedTarget(ctx, ref);
+      checkChallengeSize(target.template, challenge);
+      const config = target.template.smartcardConfiguration;
+      if (input.diversified && (!config.diversifyAdminKey || target.card.keyVersion === 0)) {
+        throw wrongState("The profile template does not diversify this card's admin key.");
+      }
+      this.checkLimit(target.request);
+
+      const alg = config.adminKeyAlgorithm;
+      const response = input.diversified
+        ? await this.crypto.respond({ alg, master: this.keys.get(target.card.keyVersion), cardId: cardIdGuid(ref.cardId), challenge })
+        : await this.crypto.respond({ alg, key: Buffer.from(config.defaultAdminKeyHex, 'hex'), challenge });
+
+      await this.store.transaction(async (tx) => {
+        const request = await this.stillOpen(tx, target.request.uuid);
+        this.checkLimit(request);
+        request.responsesIssued++;
+        if (request.status === RequestStatus.Approved) request.status = RequestStatus.Executing;
+        await tx.requests.update(request);
+        await tx.audit.append(
+          auditEntry(ctx, this.clock.now(), 'GetAuthenticationResponse', 'Succeeded', { requestUuid: request.uuid, smartcardUuid: target.card.uuid }, {
+            diversified: input.diversified,
+            keyVersion: input.diversified ? target.card.keyVersion : 0,
+            challengeLength: challenge.length,
+          }),
+        );
+      });
+      return response.toString('base64');
+    });
+  }
+
+  async diversifiedKey(ctx: CallContext, input: DiversifiedKeyInput): Promise<string> {
+    return this.audited(ctx, 'GetDiversifiedKey', input, async (refs) => {
+      const ref = parseCardReference(input);
+      Object.assign(refs, ref);
+      const target = await this.checkedTarget(ctx, ref);
+      if (!CARD_ISSUING_TYPES.has(target.request.requestType) || target.card.status !== SmartcardStatus.Assigned) {
+        throw wrongState('The diversified key is given only to initialise a newly assigned card.');
+      }
+      const config = target.template.smartcardConfiguration;
+      if (!config.diversifyAdminKey || target.card.keyVersion === 0) {
+        throw wrongState('The profile template does not diversify admin keys.');
+      }
+      const key = await this.crypto.diversify({
+        alg: config.adminKeyAlgorithm,
+        master: this.keys.get(target.card.keyVersion),
+        cardId: cardIdGuid(ref.cardId),
+      });
+      await this.store.transaction(async (tx) => {
+        const request = await this.stillOpen(tx, target.request.uuid);
+        if (request.status === RequestStatus.Approved) {
+          request.status = RequestStatus.Executing;
+          await tx.requests.update(request);
+        }
+        await tx.audit.append(
+          auditEntry(ctx, this.clock.now(), 'GetDiversifiedKey', 'Succeeded', { requestUuid: request.uuid, smartcardUuid: target.card.uuid }, {
+            keyVersion: target.card.keyVersion,
+            keyLength: adminKeyLength(config.adminKeyAlgorithm),
+          }),
+        );
+      });
+      const text = key.toString('base64');
+      key.fill(0);
+      return text;
+    });
+  }
+
+  /** The PIN, or undefined when the template leaves the PIN to the user (REST 204). */
+  async serverProposedPin(ctx: CallContext, input: ServerProposedPinInput): Promise<string | undefined> {
+    return this.audited(ctx, 'GetServerProposedPin', input, async (refs) => {
+      const ref = parseCardReference(input, true);
+      Object.assign(refs, ref);
+      const challenge = challengeBytes(input.challenge);
+      if (!ref.requestUuid) ref.requestUuid = refs.requestUuid = await this.newestExecutableRequest(ctx, ref.smartcardUuid);
+      const target = await this.checkedTarget(ctx, ref);
+      checkChallengeSize(target.template, challenge);
+      const config = target.template.smartcardConfiguration;
+      const detail = { pinOption: config.userPinOption, challenge: input.challenge, challengeLength: challenge.length };
+      if (config.userPinOption !== UserPinOption.ServerDistributed && config.userPinOption !== UserPinOption.Randomized) {
+        await this.record(ctx, 'GetServerProposedPin', 'Succeeded', refs, detail);
+        return undefined;
+      }
+      const policy = { length: config.userPinPolicy.serverPinLength, characterSet: config.userPinPolicy.characterSet };
+      const fresh = await this.crypto.generatePin(policy);
+      return this.store.transaction(async (tx) => {
+        const request = await this.stillOpen(tx, target.request.uuid);
+        let pin = fresh;
+        if (config.userPinOption === UserPinOption.ServerDistributed) {
+          // Generated once per (card, request): a concurrent first call may have stored one already.
+          const stored = await tx.pins.get(target.card.uuid, request.uuid);
+          if (stored) pin = this.vault.open(stored.keyVersion, target.card.uuid, stored.sealed);
+          else {
+            const version = this.keys.newestVersion;
+            await tx.pins.put(target.card.uuid, request.uuid, version, this.vault.seal(version, target.card.uuid, pin));
+          }
+        }
+        if (request.status === RequestStatus.Approved) {
+          request.status = RequestStatus.Executing;
+          await tx.requests.update(request);
+        }
+        await tx.audit.append(auditEntry(ctx, this.clock.now(), 'GetServerProposedPin', 'Succeeded', refs, detail));
+        return pin;
+      });
+    });
+  }
+
+  /** SPEC 3, in order: visible 404, executor 403, state 409, cardid/atr 409 CARD_MISMATCH. */
+  private async checkedTarget(ctx: CallContext, ref: { requestUuid: string; smartcardUuid: string; cardId: string; atr: string }): Promise<Target> {
+    await this.expireIfDue(ref.requestUuid);
+    const { request, template } = await visibleRequest(this.store.read, ctx, ref.requestUuid);
+    const card = await cardOfRequest(this.store.read, request, ref.smartcardUuid);
+    if (!mayExecute(ctx.caller, template, request)) throw forbidden('Only an executor of the request receives key material or PINs.');
+    if (!isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
+    if (!LIVE_CARD_STATUSES.has(card.status)) throw wrongState('The smart card is not Assigned, Active or Suspended.');
+    if (card.cardId !== ref.cardId || (ref.atr && card.atr && card.atr !== ref.atr)) {
+      throw new CmError('CARD_MISMATCH', 'cardid or atr does not match the smart card record.');
+    }
+    return { request, template, card };
+  }
+
+  private checkLimit(request: RequestRecord): void {
+    if (this.maxResponses > 0 && request.responsesIssued >= this.maxResponses) {
+      throw new CmError('LIMIT_EXCEEDED', 'This request has had all the challenge-responses it may have.');
+    }
+  }
+
+  /** Re-reads the request inside the writing transaction: it may have changed meanwhile. */
+  private async stillOpen(tx: Repositories, requestUuid: string): Promise<RequestRecord> {
+    const request = await tx.requests.get(requestUuid);
+    if (!request || !isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
+    return request;
+  }
+
+  /** The card-only PIN path: the caller's newest open request on the card that they may execute. */
+  private async newestExecutableRequest(ctx: CallContext, smartcardUuid: string): Promise<string> {
+    const card = await this.store.read.smartcards.get(smartcardUuid);
+    if (!card) throw notFound('The smart card');
+    const template = await this.store.read.templates.get(card.profileTemplateUuid);
+    const requests = await this.store.read.requests.listByCard(card.uuid);
+    const open = requests.find((r) => isOpenForExecution(r.status) && template && mayExecute(ctx.caller, template, r));
+    if (open) return open.uuid;
+    const visible = ctx.caller.isAdmin || card.assignedUserUuid === ctx.caller.userUuid || requests.some((r) => maySeeRequest(ctx.caller, template, r));
+    if (!visible) throw notFound('The smart card');
+    throw wrongState('You have no Approved or Executing request on this smart card.');
+  }
+
+  /** Runs an operation; a refusal is written to the audit log in a transaction of its own. */
+  private async audited<T>(
+    ctx: CallContext,
+    action: string,
+    input: { requestUuid: string; smartcardUuid: string },
+    work: (refs: { requestUuid: string; smartcardUuid: string }) => Promise<T>,
+  ): Promise<T> {
+    const refs = { requestUuid: parseGuid(input.requestUuid) ?? '', smartcardUuid: parseGuid(input.smartcardUuid) ?? '' };
+    try {
+      return await work(refs);
+    } catch (err) {
+      const code = err instanceof CmError ? err.code : 'INTERNAL';
+      await this.record(ctx, action, 'Refused', refs, { code });
+      throw err;
+    }
+  }
+
+  private async record(
+    ctx: CallContext,
+    action: string,
+    outcome: 'Succeeded' | 'Refused',
+    refs: { requestUuid: string; smartcardUuid: string },
+    detail: Record<string, string | number | boolean>,
+  ): Promise<void> {
+    await this.store.transaction((tx) =>
+      tx.audit.append(auditEntry(ctx, this.clock.now(), action, outcome, { requestUuid: refs.requestUuid, smartcardUuid: refs.smartcardUuid }, detail)),
+    );
+  }
+}

@@ -1,0 +1,62 @@
+// GUID and hex handling of SPEC section 2: lower-case 8-4-4-4-12 out; upper case and braces in.
+
+import { createHash, randomUUID } from 'node:crypto';
+import { invalidArgument } from '../errors.js';
+
+const GUID = /^\{?([0-9a-fA-F]{8})-([0-9a-fA-F]{4})-([0-9a-fA-F]{4})-([0-9a-fA-F]{4})-([0-9a-fA-F]{12})\}?$/;
+
+/** The canonical form of a GUID, or undefined when `text` is not one. */
+export function parseGuid(text: string): string | undefined {
+  const m = GUID.exec(text);
+  if (!m) return undefined;
+  if (text.startsWith('{') !== text.endsWith('}')) return undefined;
+  return `${m[1]}-${m[2]}-${m[3]}-${m[4]}-${m[5]}`.toLowerCase();
+}
+
+export function requireGuid(text: string, what: string): string {
+  const guid = parseGuid(text);
+  if (!guid) throw invalidArgument(`${what} must be a GUID.`);
+  return guid;
+}
+
+export function newUuid(): string {
+  return randomUUID();
+}
+
+const HEX = /^(?:[0-9a-fA-F]{2})+$/;
+
+export function requireHex(text: string, what: string, minBytes: number, maxBytes: number): string {
+  if (!HEX.test(text) || text.length / 2 < minBytes || text.length / 2 > maxBytes) {
+    throw invalidArgument(`${what} must be ${minBytes} to ${maxBytes} bytes of hex.`);
+  }
+  return text.toLowerCase();
+}
+
+/** A cardid as sent (a GUID) -> its 32 hex digits in RFC 4122 order. */
+export function cardIdHex(guid: string): string {
+  return guid.replace(/-/g, '');
+}
+
+/** 32 hex digits -> the cardid GUID form. */
+export function cardIdGuid(hex: string): string {
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+const URL_NAMESPACE = Buffer.from('6ba7b8119dad11d180b400c04fd430c8', 'hex');
+
+/** RFC 4122 UUIDv5 of `name` in the URL namespace: how a non-GUID `sub` becomes a user GUID. */
+export function uuidV5FromUrl(name: string): string {
+  const hash = createHash('sha1').update(URL_NAMESPACE).update(name, 'utf8').digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return cardIdGuid(hex);
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
+
+/** Standard base64, padding optional. */
+export function requireBase64(text: string, what: string): Buffer {
+  if (!BASE64.test(text)) throw invalidArgument(`${what} must be base64.`);
+  return Buffer.from(text, 'base64');
+}

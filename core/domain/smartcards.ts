@@ -1,0 +1,216 @@
+// Smart cards (SPEC 5.1, 6, 7): binding a card to a request, reading it, and moving it through
+// its life by the requests that may do so.
+
+import { CmError, forbidden, invalidArgument, invalidTransition, notFound, wrongState } from '../errors.js';
+import type { Repositories, Store } from '../storage/repository.js';
+import { auditEntry, type CallContext, type Clock } from './context.js';
+import {
+  CARD_ISSUING_TYPES,
+  isOpenForExecution,
+  LIVE_CARD_STATUSES,
+  RequestStatus,
+  RequestType,
+  SmartcardFlags,
+  SmartcardStatus,
+} from './enums.js';
+import { cardIdGuid, cardIdHex, newUuid, requireGuid, requireHex } from './ids.js';
+import { operationsAllowedOn, requestMayChangeCard } from './lifecycle.js';
+import { mayExecute, mayInitiate, maySeeRequest } from './policy.js';
+import type { RequestEffects } from './requests.js';
+import type { ProfileTemplate, RequestRecord, Smartcard, SmartcardRecord } from './types.js';
+import { NIL_UUID } from './types.js';
+
+export const DEFAULT_MIDDLEWARE = 'MSBaseCSP';
+
+export function publicSmartcard(c: SmartcardRecord): Smartcard {
+  return {
+    uuid: c.uuid,
+    status: c.status,
+    flags: c.flags,
+    parentSmartcardUuid: c.parentSmartcardUuid,
+    primarySmartcardUuid: c.primarySmartcardUuid,
+    permanentSmartcardUuid: c.permanentSmartcardUuid,
+    assignedUserUuid: c.assignedUserUuid,
+    profileTemplateUuid: c.profileTemplateUuid,
+    profileTemplateVersion: c.profileTemplateVersion,
+    comment: c.comment,
+    serialNumber: `{${cardIdGuid(c.cardId)}}`,
+    middleware: c.middleware,
+    atr: c.atr,
+  };
+}
+
+/** A request with its template, loaded for an operation on it. */
+export interface LoadedRequest {
+  request: RequestRecord;
+  template: ProfileTemplate;
+}
+
+/** Loads a request the caller may see, or 404. */
+export async function visibleRequest(tx: Repositories, ctx: CallContext, requestUuid: string): Promise<LoadedRequest> {
+  const request = await tx.requests.get(requestUuid);
+  const template = request && (await tx.templates.get(request.profileTemplateUuid));
+  if (!request || !template || !maySeeRequest(ctx.caller, template, request)) throw notFound('The request');
+  return { request, template };
+}
+
+/** The card named by `cardUuid`, when it is the request's new or old card; 404 otherwise. */
+export async function cardOfRequest(tx: Repositories, request: RequestRecord, cardUuid: string): Promise<SmartcardRecord> {
+  const card = cardUuid === NIL_UUID ? undefined : await tx.smartcards.get(cardUuid);
+  if (!card || (request.newSmartcardUuid !== card.uuid && request.oldSmartcardUuid !== card.uuid)) {
+    throw notFound('The smart card of this request');
+  }
+  return card;
+}
+
+function flagsFor(requestType: number): number {
+  switch (requestType) {
+    case RequestType.Duplicate:
+      return SmartcardFlags.Duplicate;
+    case RequestType.TemporaryCards:
+      return SmartcardFlags.Temporary;
+    default:
+      return SmartcardFlags.Primary;
+  }
+}
+
+function middlewareFor(template: ProfileTemplate, atr: string): string {
+  let best: { atrPrefixHex: string; middleware: string } | undefined;
+  for (const m of template.smartcardConfiguration.atrMiddleware) {
+    if (atr.startsWith(m.atrPrefixHex) && (!best || m.atrPrefixHex.length > best.atrPrefixHex.length)) best = m;
+  }
+  return best?.middleware ?? DEFAULT_MIDDLEWARE;
+}
+
+export interface AssignInput {
+  requestId: string;
+  cardId: string;
+  atr: string;
+}
+
+export class SmartcardService {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    /** The master key version that diversifies new cards' admin keys. */
+    private readonly currentKeyVersion: () => number,
+    private readonly effects: RequestEffects,
+    private readonly expireIfDue: (requestUuid: string) => Promise<void>,
+  ) {}
+
+  /** Binds a card to a card-issuing request. `created` is false for an idempotent retry. */
+  async assign(ctx: CallContext, input: AssignInput): Promise<{ card: SmartcardRecord; created: boolean }> {
+    const requestUuid = requireGuid(input.requestId, 'requestid');
+    const cardId = cardIdHex(requireGuid(input.cardId, 'cardid'));
+    const atr = input.atr ? requireHex(input.atr, 'atr', 2, 33) : '';
+    await this.expireIfDue(requestUuid);
+
+    return this.store.transaction(async (tx) => {
+      const { request, template } = await visibleRequest(tx, ctx, requestUuid);
+      if (!mayExecute(ctx.caller, template, request)) throw forbidden('Only an executor of the request may bind a card to it.');
+      if (!CARD_ISSUING_TYPES.has(request.requestType)) throw wrongState('This request type does not issue a card.');
+      if (!isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
+
+      if (request.newSmartcardUuid !== NIL_UUID) {
+        const bound = await tx.smartcards.get(request.newSmartcardUuid);
+        if (bound && bound.cardId === cardId && (!atr || atr === bound.atr)) return { card: bound, created: false };
+        throw new CmError('REQUEST_ALREADY_BOUND', 'The request is already bound to another smart card.');
+      }
+      const live = await tx.smartcards.listByCardId(cardId, [...LIVE_CARD_STATUSES]);
+      if (live.length > 0 && !template.smartcardConfiguration.allowSmartcardReuse) {
+        throw new CmError('CARD_IN_USE', 'Another live smart card record holds this cardid.');
+      }
+      const reused = await tx.smartcards.anyWithCardId(cardId);
+      const old = request.oldSmartcardUuid;
+      const now = this.clock.now();
+      const card: SmartcardRecord = {
+        uuid: newUuid(),
+        cardId,
+        status: SmartcardStatus.Assigned,
+        flags: flagsFor(request.requestType) | (reused ? SmartcardFlags.Reused : 0),
+        parentSmartcardUuid: old,
+        primarySmartcardUuid: request.requestType === RequestType.Duplicate || request.requestType === RequestType.TemporaryCards ? old : NIL_UUID,
+        permanentSmartcardUuid: request.requestType === RequestType.TemporaryCards ? old : NIL_UUID,
+        assignedUserUuid: request.targetUserUuid,
+        profileTemplateUuid: template.uuid,
+        profileTemplateVersion: template.version,
+        comment: '',
+        middleware: middlewareFor(template, atr),
+        atr,
+        keyVersion: template.smartcardConfiguration.diversifyAdminKey ? this.currentKeyVersion() : 0,
+        requestUuid: request.uuid,
+        createdAt: now.toISOString(),
+      };
+      await tx.smartcards.insert(card);
+      request.newSmartcardUuid = card.uuid;
+      if (request.status === RequestStatus.Approved) request.status = RequestStatus.Executing;
+      await tx.requests.update(request);
+      await tx.audit.append(
+        auditEntry(ctx, now, 'AssignSmartcard', 'Succeeded', { requestUuid: request.uuid, smartcardUuid: card.uuid }, {
+          keyVersion: card.keyVersion,
+        }),
+      );
+      return { card, created: true };
+    });
+  }
+
+  async get(ctx: CallContext, uuid: string): Promise<SmartcardRecord> {
+    const card = await this.store.read.smartcards.get(requireGuid(uuid, 'The smart card id'));
+    if (!card || !(await this.maySeeCard(ctx, card))) throw notFound('The smart card');
+    return card;
+  }
+
+  /** The newest card record with this cardid. */
+  async find(ctx: CallContext, cardIdText: string): Promise<SmartcardRecord> {
+    const card = await this.store.read.smartcards.findNewestByCardId(cardIdHex(requireGuid(cardIdText, 'cardid')));
+    if (!card || !(await this.maySeeCard(ctx, card))) throw notFound('The smart card');
+    return card;
+  }
+
+  async updateStatus(ctx: CallContext, requestUuidText: string, cardUuidText: string, status: number): Promise<SmartcardRecord> {
+    const requestUuid = requireGuid(requestUuidText, 'The request id');
+    const cardUuid = requireGuid(cardUuidText, 'The smart card id');
+    if (!Object.values(SmartcardStatus).includes(status as SmartcardStatus)) throw invalidArgument('status is not a smart card status.');
+    await this.expireIfDue(requestUuid);
+    return this.store.transaction(async (tx) => {
+      const { request, template } = await visibleRequest(tx, ctx, requestUuid);
+      const card = await cardOfRequest(tx, request, cardUuid);
+      if (!mayExecute(ctx.caller, template, request)) throw forbidden('Only an executor of the request may change its card.');
+      if (!isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
+      if (card.status === status) return card;
+      if (!requestMayChangeCard(request.requestType, card.status, status)) {
+        throw invalidTransition('This request cannot make that change to the smart card.');
+      }
+      const from = card.status;
+      await tx.smartcards.updateStatus(card.uuid, status);
+      await this.effects.onCardStatusChanged(tx, card.uuid, status);
+      if (request.status === RequestStatus.Approved) {
+        request.status = RequestStatus.Executing;
+        await tx.requests.update(request);
+      }
+      await tx.audit.append(
+        auditEntry(ctx, this.clock.now(), 'UpdateSmartcardStatus', 'Succeeded', { requestUuid, smartcardUuid: card.uuid }, {
+          from,
+          to: status,
+        }),
+      );
+      return { ...card, status };
+    });
+  }
+
+  /** Request types the caller could initiate now on this card (SPEC 7 operations). */
+  async operations(ctx: CallContext, uuid: string): Promise<number[]> {
+    const card = await this.get(ctx, uuid);
+    const template = await this.store.read.templates.get(card.profileTemplateUuid);
+    if (!template) return [];
+    return operationsAllowedOn(card.status).filter((t) => mayInitiate(ctx.caller, template, t, card.assignedUserUuid));
+  }
+
+  /** A card is visible to its user, administrators, and whoever may see a request naming it. */
+  private async maySeeCard(ctx: CallContext, card: SmartcardRecord): Promise<boolean> {
+    if (ctx.caller.isAdmin || card.assignedUserUuid === ctx.caller.userUuid) return true;
+    const template = await this.store.read.templates.get(card.profileTemplateUuid);
+    const requests = await this.store.read.requests.listByCard(card.uuid);
+    return requests.some((r) => maySeeRequest(ctx.caller, template, r));
+  }
+}

@@ -1,0 +1,83 @@
+// The core's gRPC server: the cm.v1 services, plus the standard health service and server
+// reflection, which stock tools use without a token.
+
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { loadCmProto } from '../../proto/load.js';
+import type { TokenVerifier } from '../auth/token.js';
+import type { Domain } from '../domain/index.js';
+import type { CertificateHandlersFactory } from './certificates.js';
+import { auditHandlers, profileTemplateHandlers, requestHandlers, smartcardHandlers } from './services.js';
+
+export const SERVICE_NAMES = [
+  'cm.v1.ProfileTemplateService',
+  'cm.v1.RequestService',
+  'cm.v1.SmartcardService',
+  'cm.v1.CertificateService',
+  'cm.v1.AuditService',
+];
+
+export interface CoreServerOptions {
+  domain: Domain;
+  verifier: TokenVerifier;
+  log: Logger;
+  certificates: CertificateHandlersFactory;
+  tls?: { certPem: Buffer; keyPem: Buffer; caPem?: Buffer };
+}
+
+export interface CoreServer {
+  server: grpc.Server;
+  health: HealthImplementation;
+  /** Binds and starts; resolves to the port actually bound (for port 0). */
+  listen(host: string, port: number): Promise<number>;
+  /** Stops taking calls and waits for in-flight ones, then forces after `graceMs`. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export function createCoreServer(options: CoreServerOptions): CoreServer {
+  const { definition, proto } = loadCmProto();
+  const edge = { verifier: options.verifier, log: options.log };
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  const v1 = proto.cm.v1;
+  server.addService(v1.ProfileTemplateService.service, profileTemplateHandlers(edge, options.domain));
+  server.addService(v1.RequestService.service, requestHandlers(edge, options.domain));
+  server.addService(v1.SmartcardService.service, smartcardHandlers(edge, options.domain));
+  server.addService(v1.CertificateService.service, options.certificates(edge));
+  server.addService(v1.AuditService.service, auditHandlers(edge, options.domain));
+
+  const health = new HealthImplementation(Object.fromEntries([['', 'SERVING'], ...SERVICE_NAMES.map((s) => [s, 'SERVING'])]));
+  health.addToServer(server);
+  new ReflectionService(definition).addToServer(server);
+
+  const credentials = options.tls
+    ? grpc.ServerCredentials.createSsl(
+        options.tls.caPem ?? null,
+        [{ cert_chain: options.tls.certPem, private_key: options.tls.keyPem }],
+        Boolean(options.tls.caPem),
+      )
+    : grpc.ServerCredentials.createInsecure();
+
+  return {
+    server,
+    health,
+    listen: (host, port) =>
+      new Promise((resolve, reject) => {
+        const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+        server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+      }),
+    close: (graceMs = 10_000) =>
+      new Promise((resolve) => {
+        for (const s of ['', ...SERVICE_NAMES]) health.setStatus(s, 'NOT_SERVING');
+        const force = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,90 @@
+// The storage interface the domain sees. Every method is asynchronous so that a networked
+// database (PostgreSQL) can implement it; SQLite answers at once. Writes happen only inside
+// `transaction`, which runs its callback atomically and in isolation from other writers.
+
+import type {
+  AuditEntry,
+  AuditRecord,
+  ProfileTemplate,
+  RequestRecord,
+  SmartcardRecord,
+} from '../domain/types.js';
+
+export interface TemplateRepository {
+  get(uuid: string): Promise<ProfileTemplate | undefined>;
+  list(): Promise<ProfileTemplate[]>;
+  insert(template: ProfileTemplate): Promise<void>;
+  update(template: ProfileTemplate): Promise<void>;
+  delete(uuid: string): Promise<void>;
+  /** Whether any request or card still refers to the template. */
+  isReferenced(uuid: string): Promise<boolean>;
+}
+
+export interface RequestFilter {
+  targetUserUuid?: string;
+  status?: number;
+}
+
+export interface RequestRepository {
+  get(uuid: string): Promise<RequestRecord | undefined>;
+  list(filter: RequestFilter): Promise<RequestRecord[]>;
+  /** Requests naming the card as new or old card, newest first. */
+  listByCard(smartcardUuid: string): Promise<RequestRecord[]>;
+  /** Whether an Approved or Executing request of one of `types` on the template exists (for `targetUserUuid` when given). */
+  existsOpen(templateUuid: string, types: number[], targetUserUuid?: string): Promise<boolean>;
+  /** Approved or Executing requests submitted before `submittedBefore`. */
+  listOpenSubmittedBefore(submittedBefore: string): Promise<RequestRecord[]>;
+  insert(request: RequestRecord): Promise<void>;
+  /** Writes every field but the approvals, which `addApproval` appends. */
+  update(request: RequestRecord): Promise<void>;
+  addApproval(requestUuid: string, approval: RequestRecord['approvals'][number]): Promise<void>;
+}
+
+export interface SmartcardRepository {
+  get(uuid: string): Promise<SmartcardRecord | undefined>;
+  /** The newest card record with this cardid (32 hex digits). */
+  findNewestByCardId(cardId: string): Promise<SmartcardRecord | undefined>;
+  /** Card records with this cardid in one of `statuses`. */
+  listByCardId(cardId: string, statuses: number[]): Promise<SmartcardRecord[]>;
+  /** Whether any card record, in any status, has held this cardid. */
+  anyWithCardId(cardId: string): Promise<boolean>;
+  /** Master key versions that cards refer to. */
+  keyVersionsInUse(): Promise<number[]>;
+  insert(card: SmartcardRecord): Promise<void>;
+  updateStatus(uuid: string, status: number): Promise<void>;
+}
+
+export interface ServerPinRepository {
+  get(smartcardUuid: string, requestUuid: string): Promise<{ keyVersion: number; sealed: Buffer } | undefined>;
+  put(smartcardUuid: string, requestUuid: string, keyVersion: number, sealed: Buffer): Promise<void>;
+  deleteForRequest(requestUuid: string): Promise<void>;
+}
+
+export interface AuditFilter {
+  requestUuid?: string;
+  smartcardUuid?: string;
+  limit: number;
+}
+
+export interface AuditRepository {
+  append(entry: AuditEntry): Promise<void>;
+  list(filter: AuditFilter): Promise<AuditRecord[]>;
+}
+
+export interface Repositories {
+  templates: TemplateRepository;
+  requests: RequestRepository;
+  smartcards: SmartcardRepository;
+  pins: ServerPinRepository;
+  audit: AuditRepository;
+}
+
+export interface Store {
+  /** Reads of committed data, outside any transaction. */
+  readonly read: Repositories;
+  /** Runs `work` atomically; concurrent transactions never interleave their writes. */
+  transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T>;
+  /** Whether the database answers (readiness). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,375 @@
+// The SQLite store (better-sqlite3). One writer connection whose transactions are queued so
+// they never interleave (which is what makes two concurrent binds of one cardid impossible to
+// both win), and a second connection for reads, which in WAL mode sees only committed data.
+
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type {
+  AuditEntry,
+  AuditRecord,
+  ProfileTemplate,
+  RequestRecord,
+  SmartcardRecord,
+} from '../domain/types.js';
+import { MIGRATIONS } from './migrations.js';
+import type { AuditFilter, Repositories, RequestFilter, Store } from './repository.js';
+
+type Row = Record<string, unknown>;
+
+class Statements {
+  private readonly cache = new Map<string, Database.Statement>();
+  constructor(private readonly db: Database.Database) {}
+
+  get(sql: string): Database.Statement {
+    let stmt = this.cache.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.cache.set(sql, stmt);
+    }
+    return stmt;
+  }
+}
+
+const REQUEST_COLUMNS = `uuid, request_type, status, flags, profile_template_uuid, profile_template_version,
+  originator_user_uuid, originator_name, target_user_uuid, target_name, target_upn, submitted, completed,
+  new_smartcard_uuid, old_smartcard_uuid, new_profile_uuid, old_profile_uuid, priority, comment,
+  data_collection, responses_issued`;
+
+const CARD_COLUMNS = `uuid, card_id, status, flags, parent_smartcard_uuid, primary_smartcard_uuid,
+  permanent_smartcard_uuid, assigned_user_uuid, profile_template_uuid, profile_template_version, comment,
+  middleware, atr, key_version, request_uuid, created_at`;
+
+function requestParams(r: RequestRecord): unknown[] {
+  return [
+    r.uuid, r.requestType, r.status, r.flags, r.profileTemplateUuid, r.profileTemplateVersion,
+    r.originatorUserUuid, r.originatorName, r.targetUserUuid, r.targetName, r.targetUpn, r.submitted, r.completed,
+    r.newSmartcardUuid, r.oldSmartcardUuid, r.newProfileUuid, r.oldProfileUuid, r.priority, r.comment,
+    JSON.stringify(r.dataCollection), r.responsesIssued,
+  ];
+}
+
+function cardFromRow(row: Row): SmartcardRecord {
+  return {
+    uuid: row.uuid as string,
+    cardId: row.card_id as string,
+    status: row.status as number,
+    flags: row.flags as number,
+    parentSmartcardUuid: row.parent_smartcard_uuid as string,
+    primarySmartcardUuid: row.primary_smartcard_uuid as string,
+    permanentSmartcardUuid: row.permanent_smartcard_uuid as string,
+    assignedUserUuid: row.assigned_user_uuid as string,
+    profileTemplateUuid: row.profile_template_uuid as string,
+    profileTemplateVersion: row.profile_template_version as number,
+    comment: row.comment as string,
+    middleware: row.middleware as string,
+    atr: row.atr as string,
+    keyVersion: row.key_version as number,
+    requestUuid: row.request_uuid as string,
+    createdAt: row.created_at as string,
+  };
+}
+
+function repositoriesOn(db: Database.Database): Repositories {
+  const s = new Statements(db);
+  const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+
+  const requestFromRow = (row: Row): RequestRecord => ({
+    uuid: row.uuid as string,
+    requestType: row.request_type as number,
+    status: row.status as number,
+    flags: row.flags as number,
+    profileTemplateUuid: row.profile_template_uuid as string,
+    profileTemplateVersion: row.profile_template_version as number,
+    originatorUserUuid: row.originator_user_uuid as string,
+    originatorName: row.originator_name as string,
+    targetUserUuid: row.target_user_uuid as string,
+    targetName: row.target_name as string,
+    targetUpn: row.target_upn as string,
+    submitted: row.submitted as string,
+    completed: row.completed as string,
+    newSmartcardUuid: row.new_smartcard_uuid as string,
+    oldSmartcardUuid: row.old_smartcard_uuid as string,
+    newProfileUuid: row.new_profile_uuid as string,
+    oldProfileUuid: row.old_profile_uuid as string,
+    priority: row.priority as number,
+    comment: row.comment as string,
+    dataCollection: JSON.parse(row.data_collection as string),
+    responsesIssued: row.responses_issued as number,
+    approvals: (
+      s
+        .get('SELECT approver_uuid, approved, comment, at FROM request_approvals WHERE request_uuid = ? ORDER BY at, approver_uuid')
+        .all(row.uuid) as Row[]
+    ).map((a) => ({
+      approverUuid: a.approver_uuid as string,
+      approved: a.approved === 1,
+      comment: a.comment as string,
+      at: a.at as string,
+    })),
+  });
+
+  return {
+    templates: {
+      async get(uuid) {
+        const row = s.get('SELECT body FROM profile_templates WHERE uuid = ?').get(uuid) as Row | undefined;
+        return row ? (JSON.parse(row.body as string) as ProfileTemplate) : undefined;
+      },
+      async list() {
+        return (s.get('SELECT body FROM profile_templates ORDER BY name, uuid').all() as Row[]).map(
+          (row) => JSON.parse(row.body as string) as ProfileTemplate,
+        );
+      },
+      async insert(t) {
+        s.get('INSERT INTO profile_templates (uuid, name, version, body) VALUES (?, ?, ?, ?)').run(
+          t.uuid, t.name, t.version, JSON.stringify(t),
+        );
+      },
+      async update(t) {
+        s.get('UPDATE profile_templates SET name = ?, version = ?, body = ? WHERE uuid = ?').run(
+          t.name, t.version, JSON.stringify(t), t.uuid,
+        );
+      },
+      async delete(uuid) {
+        s.get('DELETE FROM profile_templates WHERE uuid = ?').run(uuid);
+      },
+      async isReferenced(uuid) {
+        return (
+          s.get('SELECT 1 FROM requests WHERE profile_template_uuid = ? LIMIT 1').get(uuid) !== undefined ||
+          s.get('SELECT 1 FROM smartcards WHERE profile_template_uuid = ? LIMIT 1').get(uuid) !== undefined
+        );
+      },
+    },
+
+    requests: {
+      async get(uuid) {
+        const row = s.get(`SELECT ${REQUEST_COLUMNS} FROM requests WHERE uuid = ?`).get(uuid) as Row | undefined;
+        return row ? requestFromRow(row) : undefined;
+      },
+      async list(filter: RequestFilter) {
+        const where: string[] = [];
+        const params: unknown[] = [];
+        if (filter.targetUserUuid !== undefined) {
+          where.push('target_user_uuid = ?');
+          params.push(filter.targetUserUuid);
+        }
+        if (filter.status !== undefined) {
+          where.push('status = ?');
+          params.push(filter.status);
+        }
+        const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+        return (s.get(`SELECT ${REQUEST_COLUMNS} FROM requests ${clause} ORDER BY submitted DESC, uuid`).all(...params) as Row[]).map(
+          requestFromRow,
+        );
+      },
+      async listByCard(smartcardUuid) {
+        return (
+          s
+            .get(
+              `SELECT ${REQUEST_COLUMNS} FROM requests WHERE new_smartcard_uuid = ?
+               UNION SELECT ${REQUEST_COLUMNS} FROM requests WHERE old_smartcard_uuid = ?
+               ORDER BY submitted DESC, uuid`,
+            )
+            .all(smartcardUuid, smartcardUuid) as Row[]
+        ).map(requestFromRow);
+      },
+      async existsOpen(templateUuid, types, targetUserUuid) {
+        if (types.length === 0) return false;
+        const target = targetUserUuid === undefined ? '' : 'AND target_user_uuid = ?';
+        const params: unknown[] = [templateUuid, ...types];
+        if (targetUserUuid !== undefined) params.push(targetUserUuid);
+        return (
+          s
+            .get(
+              `SELECT 1 FROM requests WHERE profile_template_uuid = ? AND status IN (3, 4)
+               AND request_type IN (${placeholders(types.length)}) ${target} LIMIT 1`,
+            )
+            .get(...params) !== undefined
+        );
+      },
+      async listOpenSubmittedBefore(submittedBefore) {
+        return (
+          s
+            .get(`SELECT ${REQUEST_COLUMNS} FROM requests WHERE status IN (3, 4) AND submitted < ? ORDER BY submitted`)
+            .all(submittedBefore) as Row[]
+        ).map(requestFromRow);
+      },
+      async insert(r) {
+        s.get(`INSERT INTO requests (${REQUEST_COLUMNS}) VALUES (${placeholders(21)})`).run(...requestParams(r));
+      },
+      async update(r) {
+        const [uuid, ...rest] = requestParams(r);
+        s.get(
+          `UPDATE requests SET request_type = ?, status = ?, flags = ?, profile_template_uuid = ?,
+           profile_template_version = ?, originator_user_uuid = ?, originator_name = ?, target_user_uuid = ?,
+           target_name = ?, target_upn = ?, submitted = ?, completed = ?, new_smartcard_uuid = ?,
+           old_smartcard_uuid = ?, new_profile_uuid = ?, old_profile_uuid = ?, priority = ?, comment = ?,
+           data_collection = ?, responses_issued = ? WHERE uuid = ?`,
+        ).run(...rest, uuid);
+      },
+      async addApproval(requestUuid, a) {
+        s.get('INSERT INTO request_approvals (request_uuid, approver_uuid, approved, comment, at) VALUES (?, ?, ?, ?, ?)').run(
+          requestUuid, a.approverUuid, a.approved ? 1 : 0, a.comment, a.at,
+        );
+      },
+    },
+
+    smartcards: {
+      async get(uuid) {
+        const row = s.get(`SELECT ${CARD_COLUMNS} FROM smartcards WHERE uuid = ?`).get(uuid) as Row | undefined;
+        return row ? cardFromRow(row) : undefined;
+      },
+      async findNewestByCardId(cardId) {
+        const row = s
+          .get(`SELECT ${CARD_COLUMNS} FROM smartcards WHERE card_id = ? ORDER BY created_at DESC, uuid DESC LIMIT 1`)
+          .get(cardId) as Row | undefined;
+        return row ? cardFromRow(row) : undefined;
+      },
+      async listByCardId(cardId, statuses) {
+        return (
+          s
+            .get(`SELECT ${CARD_COLUMNS} FROM smartcards WHERE card_id = ? AND status IN (${placeholders(statuses.length)})`)
+            .all(cardId, ...statuses) as Row[]
+        ).map(cardFromRow);
+      },
+      async anyWithCardId(cardId) {
+        return s.get('SELECT 1 FROM smartcards WHERE card_id = ? LIMIT 1').get(cardId) !== undefined;
+      },
+      async keyVersionsInUse() {
+        return (s.get('SELECT DISTINCT key_version FROM smartcards WHERE key_version > 0').all() as Row[]).map(
+          (r) => r.key_version as number,
+        );
+      },
+      async insert(c) {
+        s.get(`INSERT INTO smartcards (${CARD_COLUMNS}) VALUES (${placeholders(16)})`).run(
+          c.uuid, c.cardId, c.status, c.flags, c.parentSmartcardUuid, c.primarySmartcardUuid,
+          c.permanentSmartcardUuid, c.assignedUserUuid, c.profileTemplateUuid, c.profileTemplateVersion, c.comment,
+          c.middleware, c.atr, c.keyVersion, c.requestUuid, c.createdAt,
+        );
+      },
+      async updateStatus(uuid, status) {
+        s.get('UPDATE smartcards SET status = ? WHERE uuid = ?').run(status, uuid);
+      },
+    },
+
+    pins: {
+      async get(smartcardUuid, requestUuid) {
+        const row = s
+          .get('SELECT key_version, sealed FROM server_pins WHERE smartcard_uuid = ? AND request_uuid = ?')
+          .get(smartcardUuid, requestUuid) as Row | undefined;
+        return row ? { keyVersion: row.key_version as number, sealed: row.sealed as Buffer } : undefined;
+      },
+      async put(smartcardUuid, requestUuid, keyVersion, sealed) {
+        s.get('INSERT INTO server_pins (smartcard_uuid, request_uuid, key_version, sealed) VALUES (?, ?, ?, ?)').run(
+          smartcardUuid, requestUuid, keyVersion, sealed,
+        );
+      },
+      async deleteForRequest(requestUuid) {
+        s.get('DELETE FROM server_pins WHERE request_uuid = ?').run(requestUuid);
+      },
+    },
+
+    audit: {
+      async append(e: AuditEntry) {
+        s.get(
+          `INSERT INTO audit_log (at, correlation_id, caller_uuid, action, request_uuid, smartcard_uuid, outcome, detail)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(e.at, e.correlationId, e.callerUuid, e.action, e.requestUuid, e.smartcardUuid, e.outcome, e.detail);
+      },
+      async list(filter: AuditFilter) {
+        const where: string[] = [];
+        const params: unknown[] = [];
+        if (filter.requestUuid) {
+          where.push('request_uuid = ?');
+          params.push(filter.requestUuid);
+        }
+        if (filter.smartcardUuid) {
+          where.push('smartcard_uuid = ?');
+          params.push(filter.smartcardUuid);
+        }
+        const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+        return (
+          s
+            .get(
+              `SELECT id, at, correlation_id, caller_uuid, action, request_uuid, smartcard_uuid, outcome, detail
+               FROM audit_log ${clause} ORDER BY id DESC LIMIT ?`,
+            )
+            .all(...params, filter.limit) as Row[]
+        ).map(
+          (r): AuditRecord => ({
+            id: r.id as number,
+            at: r.at as string,
+            correlationId: r.correlation_id as string,
+            callerUuid: r.caller_uuid as string,
+            action: r.action as string,
+            requestUuid: r.request_uuid as string,
+            smartcardUuid: r.smartcard_uuid as string,
+            outcome: r.outcome as AuditEntry['outcome'],
+            detail: r.detail as string,
+          }),
+        );
+      },
+    },
+  };
+}
+
+function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  const applied = new Set(
+    (db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => r.version as number),
+  );
+  for (const m of MIGRATIONS) {
+    if (applied.has(m.version)) continue;
+    db.transaction(() => {
+      for (const sql of m.sql) db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, new Date().toISOString());
+    })();
+  }
+}
+
+export class SqliteStore implements Store {
+  readonly read: Repositories;
+  private readonly writer: Database.Database;
+  private readonly reader: Database.Database;
+  private readonly writes: Repositories;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.writer = new Database(path);
+    this.writer.pragma('journal_mode = WAL');
+    this.writer.pragma('synchronous = NORMAL');
+    this.writer.pragma('busy_timeout = 5000');
+    migrate(this.writer);
+    this.writes = repositoriesOn(this.writer);
+    this.reader = new Database(path, { readonly: true });
+    this.reader.pragma('busy_timeout = 5000');
+    this.read = repositoriesOn(this.reader);
+  }
+
+  transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      this.writer.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await work(this.writes);
+        this.writer.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
+        throw err;
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async ping(): Promise<boolean> {
+    return this.reader.prepare('SELECT 1 AS ok').get() !== undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    this.reader.close();
+    this.writer.close();
+  }
+}
