@@ -6,12 +6,13 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { TokenVerifier } from './auth/token.js';
+import { poolCertificateAuthority } from './ca/authority.js';
+import { loadOrCreateCa } from './ca/ca-store.js';
 import { ConfigError, type CoreConfig } from './config.js';
 import { loadKeyRingFile, loadOrCreateKeyRingFile, parseKeyRing, type KeyRing } from './crypto/key-ring.js';
 import { KeyRingPinVault } from './crypto/pin-vault.js';
 import { CryptoPool } from './crypto/pool.js';
 import { createDomain, type Domain } from './domain/index.js';
-import { unimplementedCertificates } from './grpc/certificates.js';
 import { createCoreServer } from './grpc/server.js';
 import { SqliteStore } from './storage/sqlite.js';
 import type { Store } from './storage/repository.js';
@@ -47,6 +48,7 @@ function loadKeyRing(config: CoreConfig, embedded: boolean): KeyRing {
 export async function startCore(config: CoreConfig, options: { log: Logger; embedded: boolean }): Promise<RunningCore> {
   const { log, embedded } = options;
   const store = new SqliteStore(config.database);
+  const pools: CryptoPool[] = [];
   try {
     const keyRing = loadKeyRing(config, embedded);
     const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !keyRing.has(v));
@@ -61,8 +63,11 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       jwt = { ...jwt, secret: generatedJwtSecret };
     }
     const verifier = new TokenVerifier({ ...jwt, adminGroup: config.adminGroup });
+    const ca = await loadOrCreateCa(config.ca ?? { dir: dataDirOf(config) });
     const pool = new CryptoPool({ threads: config.workers });
+    pools.push(pool);
     const domain = createDomain({
+      ca: poolCertificateAuthority(ca, pool, config.publicUrl),
       store,
       crypto: pool,
       keys: keyRing,
@@ -70,7 +75,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       maxResponsesPerRequest: config.maxResponsesPerRequest,
       requestTtlHours: config.requestTtlHours,
     });
-    const server = createCoreServer({ domain, verifier, log, tls: config.tls, certificates: unimplementedCertificates });
+    const server = createCoreServer({ domain, verifier, log, tls: config.tls, caCertificateDer: ca.certDer });
     const port = await server.listen(config.grpcHost, config.grpcPort);
 
     const sweep = () =>
@@ -81,7 +86,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     await sweep();
     const timer = setInterval(sweep, 60_000);
     timer.unref();
-    log.info({ host: config.grpcHost, port, keyVersion: keyRing.newestVersion }, 'core listening');
+    log.info({ host: config.grpcHost, port, keyVersion: keyRing.newestVersion, caCreated: ca.created }, 'core listening');
 
     return {
       port,
@@ -97,6 +102,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       },
     };
   } catch (err) {
+    await Promise.all(pools.map((p) => p.close()));
     await store.close();
     throw err;
   }

@@ -21,7 +21,9 @@ export class KeyRingPinVault implements PinVault {
   private dataKey(version: number): Buffer {
     let key = this.dataKeys.get(version);
     if (!key) {
-      key = derivePinDataKey(this.ring.get(version));
+      const master = this.ring.get(version);
+      key = derivePinDataKey(master);
+      master.fill(0);
       this.dataKeys.set(version, key);
     }
     return key;

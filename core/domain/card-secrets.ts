@@ -112,9 +112,11 @@ export class CardSecretService {
       this.checkLimit(target.request);
 
       const alg = config.adminKeyAlgorithm;
-      const response = input.diversified
-        ? await this.crypto.respond({ alg, master: this.keys.get(target.card.keyVersion), cardId: cardIdGuid(ref.cardId), challenge })
-        : await this.crypto.respond({ alg, key: Buffer.from(config.defaultAdminKeyHex, 'hex'), challenge });
+      const key = input.diversified ? this.keys.get(target.card.keyVersion) : Buffer.from(config.defaultAdminKeyHex, 'hex');
+      const response = await (input.diversified
+        ? this.crypto.respond({ alg, master: key, cardId: cardIdGuid(ref.cardId), challenge })
+        : this.crypto.respond({ alg, key, challenge })
+      ).finally(() => key.fill(0));
 
       await this.store.transaction(async (tx) => {
         const request = await this.stillOpen(tx, target.request.uuid);
@@ -146,11 +148,10 @@ export class CardSecretService {
       if (!config.diversifyAdminKey || target.card.keyVersion === 0) {
         throw wrongState('The profile template does not diversify admin keys.');
       }
-      const key = await this.crypto.diversify({
-        alg: config.adminKeyAlgorithm,
-        master: this.keys.get(target.card.keyVersion),
-        cardId: cardIdGuid(ref.cardId),
-      });
+      const master = this.keys.get(target.card.keyVersion);
+      const key = await this.crypto
+        .diversify({ alg: config.adminKeyAlgorithm, master, cardId: cardIdGuid(ref.cardId) })
+        .finally(() => master.fill(0));
       await this.store.transaction(async (tx) => {
         const request = await this.stillOpen(tx, target.request.uuid);
         if (request.status === RequestStatus.Approved) {

@@ -3,6 +3,7 @@
 import type { Store } from '../storage/repository.js';
 import { AuditService } from './audit.js';
 import { CardSecretService, type CardCrypto, type MasterKeys, type PinVault } from './card-secrets.js';
+import { CertificateService, type CertificateAuthority } from './certificates.js';
 import { systemClock, type Clock } from './context.js';
 import { RequestService, type RequestEffects } from './requests.js';
 import { SmartcardService } from './smartcards.js';
@@ -13,11 +14,10 @@ export interface DomainOptions {
   crypto: CardCrypto;
   keys: MasterKeys;
   vault: PinVault;
+  ca: CertificateAuthority;
   maxResponsesPerRequest: number;
   requestTtlHours: number;
   clock?: Clock;
-  /** Effects of request and card changes on other state (certificates); PIN erasure is built in. */
-  effects?: Partial<RequestEffects>;
 }
 
 export interface Domain {
@@ -26,26 +26,29 @@ export interface Domain {
   smartcards: SmartcardService;
   cardSecrets: CardSecretService;
   audit: AuditService;
+  certificates: CertificateService;
 }
 
 export function createDomain(options: DomainOptions): Domain {
   const clock = options.clock ?? systemClock;
-  const extra = options.effects ?? {};
+  // The certificate service reaches the card service (declared below) only when called.
+  const certificates: CertificateService = new CertificateService(options.store, clock, options.ca, (ctx, uuid) => smartcards.get(ctx, uuid));
   const effects: RequestEffects = {
     async onFinal(tx, request) {
       // SPEC 7: a server-distributed PIN lives until its request is final.
       await tx.pins.deleteForRequest(request.uuid);
-      await extra.onFinal?.(tx, request);
     },
-    onCardActivated: async (tx, cardUuid) => extra.onCardActivated?.(tx, cardUuid),
-    onCardStatusChanged: async (tx, cardUuid, status) => extra.onCardStatusChanged?.(tx, cardUuid, status),
+    onCardActivated: (tx, cardUuid) => certificates.effects.onCardActivated(tx, cardUuid),
+    onCardStatusChanged: (tx, cardUuid, status) => certificates.effects.onCardStatusChanged(tx, cardUuid, status),
   };
   const requests = new RequestService(options.store, clock, options.requestTtlHours, effects);
   const expireIfDue = (uuid: string) => requests.expireIfDue(uuid);
+  const smartcards = new SmartcardService(options.store, clock, () => options.keys.newestVersion, effects, expireIfDue);
   return {
     templates: new ProfileTemplateService(options.store, clock),
     requests,
-    smartcards: new SmartcardService(options.store, clock, () => options.keys.newestVersion, effects, expireIfDue),
+    smartcards,
+    certificates,
     cardSecrets: new CardSecretService(options.store, clock, options.crypto, options.keys, options.vault, expireIfDue, {
       maxResponsesPerRequest: options.maxResponsesPerRequest,
     }),

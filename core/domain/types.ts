@@ -165,3 +165,26 @@ export interface AuditRecord extends AuditEntry {
 
 export const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 export const UNSET_TIMESTAMP = '0001-01-01T00:00:00Z';
+
+/** Certificate status on a card or of a user (SPEC 5.7). */
+export const CertificateStatus = { Valid: 0, Revoked: 1, OnHold: 2 } as const;
+
+export interface CertificateRecord {
+  serialHex: string;
+  smartcardUuid: string;
+  requestUuid: string;
+  userUuid: string;
+  templateCommonName: string;
+  thumbprint: string;
+  notBefore: string;
+  notAfter: string;
+  issuer: string;
+  requesterName: string;
+  status: number;
+  /** When it was revoked or put on hold; '' while valid. */
+  revokedAt: string;
+  /** RFC 5280 CRLReason while revoked or on hold. */
+  reason: number;
+  der: Buffer;
+  issuedAt: string;
+}

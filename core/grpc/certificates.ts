@@ -1,19 +1,28 @@
-// CertificateService handlers. Filled in by the certificate issue; until then every RPC
-// answers UNIMPLEMENTED (REST 500) rather than pretending.
+// CertificateService: generation options, certificatedata, certificate reads, and the CA's
+// CRL and certificate, which are served without a token.
 
-import * as grpc from '@grpc/grpc-js';
 import type { CertificateServiceHandlers } from '../../proto/gen/cm/v1/CertificateService.js';
-import type { CallEdge } from './call.js';
+import type { Domain } from '../domain/index.js';
+import { anonymousUnary, unary, type CallEdge } from './call.js';
 
-export type CertificateHandlersFactory = (edge: CallEdge) => CertificateServiceHandlers;
-
-const unimplemented = (_call: unknown, callback: (err: Partial<grpc.StatusObject>) => void) =>
-  callback({ code: grpc.status.UNIMPLEMENTED, details: 'Not implemented yet.' });
-
-export const unimplementedCertificates: CertificateHandlersFactory = () => ({
-  GetCertificateRequestGenerationOptions: unimplemented,
-  SubmitCertificateRequests: unimplemented,
-  ListSmartcardCertificates: unimplemented,
-  ListMyCertificates: unimplemented,
-  GetCrl: unimplemented,
-});
+export function certificateHandlers(edge: CallEdge, d: Domain, caCertificateDer: Buffer): CertificateServiceHandlers {
+  return {
+    GetCertificateRequestGenerationOptions: unary(edge, 'GetCertificateRequestGenerationOptions', async (req, ctx) => ({
+      options: await d.certificates.generationOptions(ctx, req.uuid),
+    })),
+    SubmitCertificateRequests: unary(edge, 'SubmitCertificateRequests', async (req, ctx) => ({
+      certificates: (await d.certificates.submit(ctx, req.requestUuid, req.certificateRequests)).map((c) => ({
+        templateCommonName: c.templateCommonName,
+        certificateId: c.serialHex,
+        flags: 0,
+        pkcs7: c.pkcs7.toString('base64'),
+      })),
+    })),
+    ListSmartcardCertificates: unary(edge, 'ListSmartcardCertificates', async (req, ctx) => ({
+      certificates: await d.certificates.listForCard(ctx, req.uuid),
+    })),
+    ListMyCertificates: unary(edge, 'ListMyCertificates', async (_req, ctx) => ({ certificates: await d.certificates.listMine(ctx) })),
+    GetCrl: anonymousUnary(edge, 'GetCrl', async () => ({ der: await d.certificates.crl() })),
+    GetCaCertificate: anonymousUnary(edge, 'GetCaCertificate', async () => ({ der: caCertificateDer })),
+  };
+}

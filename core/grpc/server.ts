@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { loadCmProto } from '../../proto/load.js';
 import type { TokenVerifier } from '../auth/token.js';
 import type { Domain } from '../domain/index.js';
-import type { CertificateHandlersFactory } from './certificates.js';
+import { certificateHandlers } from './certificates.js';
 import { auditHandlers, profileTemplateHandlers, requestHandlers, smartcardHandlers } from './services.js';
 
 export const SERVICE_NAMES = [
@@ -23,7 +23,8 @@ export interface CoreServerOptions {
   domain: Domain;
   verifier: TokenVerifier;
   log: Logger;
-  certificates: CertificateHandlersFactory;
+  /** The issuing CA's certificate, DER, served by GetCaCertificate. */
+  caCertificateDer: Buffer;
   tls?: { certPem: Buffer; keyPem: Buffer; caPem?: Buffer };
 }
 
@@ -47,7 +48,7 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
   server.addService(v1.ProfileTemplateService.service, profileTemplateHandlers(edge, options.domain));
   server.addService(v1.RequestService.service, requestHandlers(edge, options.domain));
   server.addService(v1.SmartcardService.service, smartcardHandlers(edge, options.domain));
-  server.addService(v1.CertificateService.service, options.certificates(edge));
+  server.addService(v1.CertificateService.service, certificateHandlers(edge, options.domain, options.caCertificateDer));
   server.addService(v1.AuditService.service, auditHandlers(edge, options.domain));
 
   const health = new HealthImplementation(Object.fromEntries([['', 'SERVING'], ...SERVICE_NAMES.map((s) => [s, 'SERVING'])]));

@@ -98,4 +98,36 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX audit_by_smartcard ON audit_log (smartcard_uuid, id)`,
     ],
   },
+  {
+    version: 2,
+    description: 'issued certificates and the CRL number',
+    sql: [
+      `CREATE TABLE certificates (
+        serial_hex TEXT PRIMARY KEY,
+        smartcard_uuid TEXT NOT NULL,
+        request_uuid TEXT NOT NULL,
+        user_uuid TEXT NOT NULL,
+        template_common_name TEXT NOT NULL,
+        thumbprint TEXT NOT NULL,
+        not_before TEXT NOT NULL,
+        not_after TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        requester_name TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        revoked_at TEXT NOT NULL,
+        reason INTEGER NOT NULL,
+        der BLOB NOT NULL,
+        issued_at TEXT NOT NULL
+      )`,
+      `CREATE INDEX certificates_by_card ON certificates (smartcard_uuid, issued_at)`,
+      `CREATE INDEX certificates_by_user ON certificates (user_uuid, issued_at)`,
+      `CREATE INDEX certificates_by_request ON certificates (request_uuid)`,
+      `CREATE INDEX certificates_by_status ON certificates (status)`,
+      `CREATE TABLE ca_state (
+        id INTEGER PRIMARY KEY,
+        crl_number BIGINT NOT NULL
+      )`,
+      `INSERT INTO ca_state (id, crl_number) VALUES (1, 1)`,
+    ],
+  },
 ];

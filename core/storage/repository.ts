@@ -5,6 +5,7 @@
 import type {
   AuditEntry,
   AuditRecord,
+  CertificateRecord,
   ProfileTemplate,
   RequestRecord,
   SmartcardRecord,
@@ -71,12 +72,27 @@ export interface AuditRepository {
   list(filter: AuditFilter): Promise<AuditRecord[]>;
 }
 
+export interface CertificateRepository {
+  insert(certificate: CertificateRecord): Promise<void>;
+  listByCard(smartcardUuid: string): Promise<CertificateRecord[]>;
+  listByRequest(requestUuid: string): Promise<CertificateRecord[]>;
+  /** The user's certificates on cards that are not Retired. */
+  listByUser(userUuid: string): Promise<CertificateRecord[]>;
+  /** Revoked and on-hold certificates: the CRL's entries. */
+  listUnusable(): Promise<CertificateRecord[]>;
+  setStatus(serialHex: string, status: number, revokedAt: string, reason: number): Promise<void>;
+  /** The CRL number: bumped in every transaction that changes what the CRL says. */
+  crlNumber(): Promise<number>;
+  bumpCrlNumber(): Promise<void>;
+}
+
 export interface Repositories {
   templates: TemplateRepository;
   requests: RequestRepository;
   smartcards: SmartcardRepository;
   pins: ServerPinRepository;
   audit: AuditRepository;
+  certificates: CertificateRepository;
 }
 
 export interface Store {

@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import type {
   AuditEntry,
   AuditRecord,
+  CertificateRecord,
   ProfileTemplate,
   RequestRecord,
   SmartcardRecord,
@@ -67,6 +68,29 @@ function cardFromRow(row: Row): SmartcardRecord {
     keyVersion: row.key_version as number,
     requestUuid: row.request_uuid as string,
     createdAt: row.created_at as string,
+  };
+}
+
+const CERTIFICATE_COLUMNS = `serial_hex, smartcard_uuid, request_uuid, user_uuid, template_common_name, thumbprint,
+  not_before, not_after, issuer, requester_name, status, revoked_at, reason, der, issued_at`;
+
+function certificateFromRow(row: Row): CertificateRecord {
+  return {
+    serialHex: row.serial_hex as string,
+    smartcardUuid: row.smartcard_uuid as string,
+    requestUuid: row.request_uuid as string,
+    userUuid: row.user_uuid as string,
+    templateCommonName: row.template_common_name as string,
+    thumbprint: row.thumbprint as string,
+    notBefore: row.not_before as string,
+    notAfter: row.not_after as string,
+    issuer: row.issuer as string,
+    requesterName: row.requester_name as string,
+    status: row.status as number,
+    revokedAt: row.revoked_at as string,
+    reason: row.reason as number,
+    der: row.der as Buffer,
+    issuedAt: row.issued_at as string,
   };
 }
 
@@ -265,6 +289,50 @@ function repositoriesOn(db: Database.Database): Repositories {
       },
       async deleteForRequest(requestUuid) {
         s.get('DELETE FROM server_pins WHERE request_uuid = ?').run(requestUuid);
+      },
+    },
+
+    certificates: {
+      async insert(c) {
+        s.get(`INSERT INTO certificates (${CERTIFICATE_COLUMNS}) VALUES (${placeholders(15)})`).run(
+          c.serialHex, c.smartcardUuid, c.requestUuid, c.userUuid, c.templateCommonName, c.thumbprint,
+          c.notBefore, c.notAfter, c.issuer, c.requesterName, c.status, c.revokedAt, c.reason, c.der, c.issuedAt,
+        );
+      },
+      async listByCard(smartcardUuid) {
+        return (
+          s.get(`SELECT ${CERTIFICATE_COLUMNS} FROM certificates WHERE smartcard_uuid = ? ORDER BY issued_at, serial_hex`).all(smartcardUuid) as Row[]
+        ).map(certificateFromRow);
+      },
+      async listByRequest(requestUuid) {
+        return (
+          s.get(`SELECT ${CERTIFICATE_COLUMNS} FROM certificates WHERE request_uuid = ? ORDER BY issued_at, serial_hex`).all(requestUuid) as Row[]
+        ).map(certificateFromRow);
+      },
+      async listByUser(userUuid) {
+        return (
+          s
+            .get(
+              `SELECT ${CERTIFICATE_COLUMNS.replace(/(\w+)/g, 'c.$1')} FROM certificates c
+               JOIN smartcards s ON s.uuid = c.smartcard_uuid
+               WHERE c.user_uuid = ? AND s.status <> 6 ORDER BY c.issued_at, c.serial_hex`,
+            )
+            .all(userUuid) as Row[]
+        ).map(certificateFromRow);
+      },
+      async listUnusable() {
+        return (s.get(`SELECT ${CERTIFICATE_COLUMNS} FROM certificates WHERE status IN (1, 2) ORDER BY revoked_at, serial_hex`).all() as Row[]).map(
+          certificateFromRow,
+        );
+      },
+      async setStatus(serialHex, status, revokedAt, reason) {
+        s.get('UPDATE certificates SET status = ?, revoked_at = ?, reason = ? WHERE serial_hex = ?').run(status, revokedAt, reason, serialHex);
+      },
+      async crlNumber() {
+        return (s.get('SELECT crl_number FROM ca_state WHERE id = 1').get() as Row).crl_number as number;
+      },
+      async bumpCrlNumber() {
+        s.get('UPDATE ca_state SET crl_number = crl_number + 1 WHERE id = 1').run();
       },
     },
 
