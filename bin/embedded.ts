@@ -1,0 +1,90 @@
+// `npm start`: the embedded default of SPEC 11. The core and the gateway in one process over
+// loopback gRPC, SQLite at CM_DATABASE, and whatever is not configured (token secret, key ring,
+// CA) generated in the database's folder. When it generated the token secret itself, it prints
+// an administrator token and example commands on the console (never into the log stream).
+
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { startCore, type RunningCore } from '../core/app.js';
+import { ConfigError as CoreConfigError, loadCoreConfig } from '../core/config.js';
+import { createLogger } from '../core/log.js';
+import { ConfigError as GatewayConfigError, loadGatewayConfig } from '../gateway/config.js';
+import { startGateway, type RunningGateway } from '../gateway/server.js';
+
+const DEV_TOKEN_LIFETIME = '12h';
+
+async function devAdminToken(secret: string, adminGroup: string): Promise<string> {
+  return new SignJWT({ name: 'Embedded administrator', groups: [adminGroup] })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(randomUUID())
+    .setIssuedAt()
+    .setExpirationTime(DEV_TOKEN_LIFETIME)
+    .sign(Buffer.from(secret, 'utf8'));
+}
+
+function printWelcome(url: string, token: string): void {
+  const api = `${url}/CertificateManagement/api/v1.0`;
+  const template = JSON.stringify({
+    Name: 'Demo smart card',
+    Policies: { Enroll: { Enabled: true, SelfServiceEnabled: true } },
+    SmartcardConfiguration: { DiversifyAdminKey: true, UserPinOption: 'ServerDistributed' },
+    CertificateTemplates: [{ TemplateCommonName: 'SmartcardLogon' }],
+  });
+  process.stdout.write(
+    [
+      '',
+      `Smart card management service: ${url} (OpenAPI page: ${url}/docs)`,
+      `Development administrator token (valid ${DEV_TOKEN_LIFETIME}; generated because CM_JWT_SECRET is not set):`,
+      '',
+      `  ${token}`,
+      '',
+      'Try:',
+      `  curl -s ${url}/readyz`,
+      `  curl -s -X POST -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '${template}' ${api}/profiletemplates`,
+      `  curl -s -H 'Authorization: Bearer ${token}' ${api}/profiletemplates`,
+      '',
+    ].join('\n'),
+  );
+}
+
+async function main(): Promise<void> {
+  const coreConfig = loadCoreConfig(process.env, { embedded: true });
+  const log = createLogger(coreConfig.logLevel, 'cm');
+  const core: RunningCore = await startCore(coreConfig, { log, embedded: true });
+  let gateway: RunningGateway;
+  try {
+    const host = coreConfig.grpcHost.includes(':') ? `[${coreConfig.grpcHost}]` : coreConfig.grpcHost;
+    const gatewayConfig = loadGatewayConfig({ ...process.env, CM_CORE_ADDRESS: `${host}:${core.port}` });
+    gateway = await startGateway(gatewayConfig, { logger: log });
+  } catch (err) {
+    await core.close();
+    throw err;
+  }
+  if (core.generatedJwtSecret) printWelcome(gateway.url, await devAdminToken(core.generatedJwtSecret, coreConfig.adminGroup));
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing in-flight requests');
+    setTimeout(() => process.exit(1), 30_000).unref();
+    gateway
+      .close()
+      .then(() => core.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  const known = err instanceof CoreConfigError || err instanceof GatewayConfigError || (err instanceof Error && /KeyRing|Ca/.test(err.name));
+  process.stderr.write(`cm: cannot start: ${known ? (err as Error).message : err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,50 @@
+// Starts the gateway as a server: the logger, the HTTP(S) listener and its timeouts, and a close
+// that drains. Nothing else: the gateway itself is built by app.ts.
+import type { Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { buildGateway } from './app.js';
+import type { GatewayConfig } from './config.js';
+import type { CoreClient } from './core-client.js';
+
+export interface StartGatewayOptions {
+  /** A core client to use instead of one created from the config (e.g. an in-process core). */
+  coreClient?: CoreClient;
+  /** A parent logger; the gateway logs through a child of it. */
+  logger?: Logger;
+}
+
+export interface RunningGateway {
+  app: FastifyInstance;
+  /** The listening URL, e.g. http://127.0.0.1:8080. */
+  url: string;
+  /** Stops accepting, finishes the requests in flight, closes the core channel. */
+  close(): Promise<void>;
+}
+
+const TIMEOUTS = {
+  /** A whole request, headers and body, must arrive within this. */
+  requestTimeout: 30_000,
+  /** Idle keep-alive connections are closed after this (longer than common proxies' 60 s). */
+  keepAliveTimeout: 72_000,
+  connectionTimeout: 0,
+  pluginTimeout: 30_000,
+};
+
+export async function startGateway(config: GatewayConfig, options: StartGatewayOptions = {}): Promise<RunningGateway> {
+  const https = config.tls
+    ? {
+        cert: config.tls.cert,
+        key: config.tls.key,
+        ...(config.tls.ca ? { ca: config.tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+      }
+    : undefined;
+  const app = await buildGateway({
+    config,
+    coreClient: options.coreClient,
+    logger: options.logger,
+    serverOptions: { ...TIMEOUTS, ...(https ? { https } : {}) },
+  });
+  const url = await app.listen({ host: config.httpHost, port: config.httpPort });
+  app.log.info({ url, core: config.coreAddress, tls: Boolean(https) }, 'gateway listening');
+  return { app, url, close: () => app.close() };
+}
