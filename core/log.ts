@@ -21,6 +21,8 @@ export const REDACT_PATHS = [
   'req.query.challenge',
 ];
 
-export function createLogger(level: string, name: string): Logger {
-  return pino({ name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+/** `destination` is for tests that read what was logged; by default, standard output. */
+export function createLogger(level: string, name: string, destination?: pino.DestinationStream): Logger {
+  const options = { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  return destination ? pino(options, destination) : pino(options);
 }

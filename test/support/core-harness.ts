@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
 import { SignJWT } from 'jose';
 import { startCore, type RunningCore } from '../../core/app.js';
 import { loadCoreConfig } from '../../core/config.js';
@@ -52,10 +53,18 @@ export function testEnv(dir: string, extra: Record<string, string> = {}): Record
   };
 }
 
-export async function startTestCore(extraEnv: Record<string, string> = {}, existingDir?: string): Promise<TestCore> {
+export interface TestCoreOptions {
+  /** Keep the database here (and leave it on close), e.g. to restart a core on the same data. */
+  dir?: string;
+  /** The logger to use (tests that read the logs); silent by default. */
+  log?: Logger;
+}
+
+export async function startTestCore(extraEnv: Record<string, string> = {}, options: TestCoreOptions = {}): Promise<TestCore> {
+  const existingDir = options.dir;
   const dir = existingDir ?? mkdtempSync(join(tmpdir(), 'cm-test-'));
   const config = loadCoreConfig(testEnv(dir, extraEnv), { embedded: true });
-  const log = createLogger(config.logLevel, 'cm-core-test');
+  const log = options.log ?? createLogger(config.logLevel, 'cm-core-test');
   const core = await startCore(config, { log, embedded: true });
   const address = `127.0.0.1:${core.port}`;
   const clients = makeClients(address);

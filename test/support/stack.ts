@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildGateway } from '../../gateway/app.js';
 import { loadGatewayConfig } from '../../gateway/config.js';
-import { mintToken, startTestCore, type Claims, type TestCore } from './core-harness.js';
+import { mintToken, startTestCore, type Claims, type TestCore, type TestCoreOptions } from './core-harness.js';
 
 export const BASE = '/CertificateManagement/api/v1.0';
 
@@ -25,10 +25,10 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(extraEnv: Record<string, string> = {}): Promise<Stack> {
-  const core = await startTestCore(extraEnv);
+export async function startStack(extraEnv: Record<string, string> = {}, options: TestCoreOptions = {}): Promise<Stack> {
+  const core = await startTestCore(extraEnv, options);
   const config = loadGatewayConfig({ CM_HTTP_HOST: '127.0.0.1', CM_HTTP_PORT: '0', CM_CORE_ADDRESS: core.address, CM_LOG_LEVEL: 'silent', ...extraEnv });
-  const gateway = await buildGateway({ config });
+  const gateway = await buildGateway({ config, logger: options.log });
   await gateway.listen({ host: '127.0.0.1', port: 0 });
   const address = gateway.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
