@@ -19,7 +19,7 @@ const agentPolicy = (extra: object = {}) => ({
 });
 
 /** A template in REST shape (PascalCase). */
-export function restTemplate(overrides: { name?: string; algorithm?: string; defaultKey?: string; diversify?: boolean; pinOption?: string; approvals?: number; reuse?: boolean } = {}) {
+export function restTemplate(overrides: { name?: string; algorithm?: string; defaultKey?: string; diversify?: boolean; pinOption?: string; approvals?: number; reuse?: boolean; certificateTemplates?: object[] } = {}) {
   return {
     Name: overrides.name ?? 'Contoso smart card',
     Description: 'Smart card logon for staff',
@@ -47,7 +47,7 @@ export function restTemplate(overrides: { name?: string; algorithm?: string; def
       UserPinPolicy: { MinLength: 6, MaxLength: 16, CharacterSet: 'Numeric', ServerPinLength: 8 },
       AllowSmartcardReuse: overrides.reuse ?? false,
     },
-    CertificateTemplates: [
+    CertificateTemplates: overrides.certificateTemplates ?? [
       { TemplateCommonName: 'SmartcardLogon', KeyAlgorithmName: 'RSA', KeySize: 2048, KeyUsages: 3, SubjectTemplate: 'CN={name}', ValidityDays: 365 },
     ],
   };
