@@ -15,6 +15,7 @@ import {
   type KeyAlgorithm,
   OID,
   describePublicKey,
+  describeSpki,
   pemBlocks,
   toDer,
   toPem,
@@ -184,7 +185,13 @@ export function validateCa(
 
   const ca = x509[0];
   const facts = certificateFacts(chainDer[0]);
-  if (!ca.checkPrivateKey(key) || !keyInfo.spkiDer.equals(facts.spkiDer)) {
+  let sameKey = false;
+  try {
+    sameKey = ca.checkPrivateKey(key) && keyInfo.spkiDer.equals(describeSpki(facts.spkiDer).spkiDer);
+  } catch {
+    sameKey = false;
+  }
+  if (!sameKey) {
     throw configError(`${names.keyPath} does not match the first certificate in ${names.certPath} ("${facts.subjectDn}")`);
   }
   if (!ca.ca) {

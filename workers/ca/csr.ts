@@ -300,46 +300,146 @@ export type KeyAlgorithm = 'RSA' | 'ECDSA_P256';
 export interface SpkiInfo {
   keyAlgorithm: KeyAlgorithm;
   keySize: number;
-  /** Canonical DER SubjectPublicKeyInfo, as Node exports it. */
+  /** Canonical DER SubjectPublicKeyInfo (minimal integers, uncompressed EC point). */
   spkiDer: Buffer;
+  /** The key as a JWK, for node:crypto when the key has to be used (plain data). */
+  jwk: crypto.JsonWebKey;
 }
 
 /** Keys we refuse outright whatever a template says: too weak to sign with, or absurd. */
 const RSA_MIN_BITS = 1024;
 const RSA_MAX_BITS = 8192;
 
+/** Names for the refusal message of keys people actually send. */
+const KEY_ALGORITHM_NAMES: Record<string, string> = {
+  '1.3.101.112': 'ed25519',
+  '1.3.101.113': 'ed448',
+  '1.3.101.110': 'x25519',
+  '1.2.840.10040.4.1': 'dsa',
+  '1.2.840.113549.1.1.10': 'rsassa-pss',
+};
+const CURVE_NAMES: Record<string, string> = {
+  '1.3.132.0.34': 'secp384r1',
+  '1.3.132.0.35': 'secp521r1',
+  '1.3.132.0.10': 'secp256k1',
+};
+
+/** Unsigned big-endian magnitude of a DER INTEGER; undefined when negative. */
+function unsignedInteger(node: Asn1 | undefined): Buffer | undefined {
+  if (!node || node.tagClass !== asn1.Class.UNIVERSAL || node.type !== asn1.Type.INTEGER || typeof node.value !== 'string') {
+    return undefined;
+  }
+  const bytes = buf(node.value);
+  if (bytes.length === 0 || bytes[0] & 0x80) return undefined;
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  return bytes.subarray(i);
+}
+
+const bitLength = (magnitude: Buffer): number =>
+  magnitude.length === 0 || magnitude[0] === 0 ? 0 : (magnitude.length - 1) * 8 + (32 - Math.clz32(magnitude[0]));
+
+const derUnsignedInteger = (magnitude: Buffer): Buffer =>
+  derTlv(0x02, magnitude[0] & 0x80 ? Buffer.concat([Buffer.from([0]), magnitude]) : magnitude);
+
 /**
- * Identifies a SubjectPublicKeyInfo and checks that it is a usable RSA or P-256 key.
- * Node validates the key itself (an EC point must be on the curve).
+ * Identifies a SubjectPublicKeyInfo and checks that it is a usable RSA or P-256 key, and
+ * re-encodes it canonically. Read with forge.asn1 rather than crypto.createPublicKey: OpenSSL
+ * 3's decoder costs ~130 us per SPKI (and ~200 us to export one), more than the rest of an
+ * issuance. An EC point is still checked to be on the curve, by OpenSSL (ECDH.convertKey).
  */
 export function describeSpki(spkiDer: Uint8Array): SpkiInfo {
-  let key: crypto.KeyObject;
+  let root: Asn1;
   try {
-    key = crypto.createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' });
+    root = fromDer(spkiDer);
   } catch {
     throw invalid('the public key is malformed');
   }
-  return describePublicKey(key);
+  const [algorithm, bits] = children(root);
+  const [algOid, params] = children(algorithm);
+  const oid = oidOf(algOid);
+  if (
+    !isSeq(root) ||
+    children(root).length !== 2 ||
+    !isSeq(algorithm) ||
+    !oid ||
+    bits.type !== asn1.Type.BITSTRING ||
+    typeof bits.value !== 'string' ||
+    !bits.value.startsWith('\x00')
+  ) {
+    throw invalid('the public key is malformed');
+  }
+  const keyBytes = buf(bits.value.slice(1));
+
+  if (oid === OID.rsaEncryption) {
+    if ((params && params.type !== asn1.Type.NULL) || children(algorithm).length > 2) throw invalid('the RSA key parameters are invalid');
+    let rsaKey: Asn1;
+    try {
+      rsaKey = fromDer(keyBytes);
+    } catch {
+      throw invalid('the RSA public key is malformed');
+    }
+    const [nNode, eNode] = children(rsaKey);
+    const n = unsignedInteger(nNode);
+    const e = unsignedInteger(eNode);
+    if (!isSeq(rsaKey) || children(rsaKey).length !== 2 || !n || !e) throw invalid('the RSA public key is malformed');
+    const size = bitLength(n);
+    if (size < RSA_MIN_BITS || size > RSA_MAX_BITS) throw invalid(`RSA keys of ${size} bits are not supported`);
+    // e = 1 (or even) is not RSA: with e = 1 anybody can "sign" for the key.
+    if (!(e[e.length - 1] & 1) || (e.length === 1 && e[0] < 3)) throw invalid('the RSA public exponent is invalid');
+    const canonical = derTlv(
+      0x30,
+      toDer(asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [oidNode(OID.rsaEncryption), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')])),
+      derTlv(0x03, Buffer.from([0]), derTlv(0x30, derUnsignedInteger(n), derUnsignedInteger(e))),
+    );
+    return {
+      keyAlgorithm: 'RSA',
+      keySize: size,
+      spkiDer: canonical,
+      jwk: { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') },
+    };
+  }
+
+  if (oid === OID.ecPublicKey) {
+    const curve = oidOf(params);
+    if (curve !== OID.prime256v1 || children(algorithm).length !== 2) {
+      const name = curve ? (CURVE_NAMES[curve] ?? curve) : 'explicit parameters';
+      throw invalid(`EC keys on curve ${name} are not supported (only P-256)`);
+    }
+    let point: Buffer;
+    try {
+      // Decompresses a compressed point, and refuses one that is not on the curve.
+      point = crypto.ECDH.convertKey(keyBytes, 'prime256v1', undefined, undefined, 'uncompressed') as Buffer;
+    } catch {
+      throw invalid('the EC public key is not a valid P-256 point');
+    }
+    const canonical = derTlv(
+      0x30,
+      toDer(asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [oidNode(OID.ecPublicKey), oidNode(OID.prime256v1)])),
+      derTlv(0x03, Buffer.from([0]), point),
+    );
+    return {
+      keyAlgorithm: 'ECDSA_P256',
+      keySize: 256,
+      spkiDer: canonical,
+      jwk: { kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url') },
+    };
+  }
+
+  const name = KEY_ALGORITHM_NAMES[oid] ?? oid;
+  throw invalid(`${name} keys are not supported (only RSA and ECDSA P-256)`);
 }
 
+/**
+ * The same checks for a key already loaded by node:crypto (the CA key, once at start-up, so
+ * the slow export does not matter).
+ */
 export function describePublicKey(key: crypto.KeyObject): SpkiInfo {
-  const details = key.asymmetricKeyDetails ?? {};
-  const spkiDer = key.export({ format: 'der', type: 'spki' });
-  if (key.asymmetricKeyType === 'rsa') {
-    const bits = details.modulusLength ?? 0;
-    const e = details.publicExponent ?? 0n;
-    if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) throw invalid(`RSA keys of ${bits} bits are not supported`);
-    // e = 1 (or even) is not RSA: with e = 1 anybody can "sign" for the key.
-    if (e < 3n || e % 2n === 0n) throw invalid('the RSA public exponent is invalid');
-    return { keyAlgorithm: 'RSA', keySize: bits, spkiDer };
+  const type = key.asymmetricKeyType;
+  if (type !== 'rsa' && type !== 'ec') {
+    throw invalid(`${type ?? 'unknown'} keys are not supported (only RSA and ECDSA P-256)`);
   }
-  if (key.asymmetricKeyType === 'ec') {
-    if (details.namedCurve !== 'prime256v1') {
-      throw invalid(`EC keys on curve ${details.namedCurve ?? 'unknown'} are not supported (only P-256)`);
-    }
-    return { keyAlgorithm: 'ECDSA_P256', keySize: 256, spkiDer };
-  }
-  throw invalid(`${key.asymmetricKeyType ?? 'unknown'} keys are not supported (only RSA and ECDSA P-256)`);
+  return describeSpki(key.export({ format: 'der', type: 'spki' }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,7 +532,8 @@ export function parseCertificateRequest(text: string): ParsedCertificateRequest 
   const signature = buf(sigBits.value.slice(1));
   let ok = false;
   try {
-    const publicKey = crypto.createPublicKey({ key: key.spkiDer, format: 'der', type: 'spki' });
+    // From the JWK: OpenSSL's SPKI decoder is slow (see describeSpki).
+    const publicKey = crypto.createPublicKey({ key: key.jwk, format: 'jwk' });
     ok = crypto.verify(sigInfo.hash, criDer, publicKey, signature);
   } catch {
     ok = false;

@@ -345,15 +345,22 @@ export interface SigningCa {
 
 const SIGNING_CACHE = new Map<string, SigningCa>();
 const SIGNING_CACHE_MAX = 8;
+let lastUsed: { certPem: string; keyPem: string; ca: SigningCa } | undefined;
 
 /**
  * Parses the CA certificate and key once per worker: a createPrivateKey costs about as much
  * as a signature, and every issuance in a worker uses the same CA.
  */
 export function signingCa(caCertPem: string, caKeyPem: string): SigningCa {
+  // Fast path: the same CA as last time. Comparing two strings is cheaper than hashing the
+  // concatenation, and strings that crossed a worker boundary are new objects every call.
+  if (lastUsed && lastUsed.certPem === caCertPem && lastUsed.keyPem === caKeyPem) return lastUsed.ca;
   const cacheKey = `${caCertPem}\u0000${caKeyPem}`;
   const hit = SIGNING_CACHE.get(cacheKey);
-  if (hit) return hit;
+  if (hit) {
+    lastUsed = { certPem: caCertPem, keyPem: caKeyPem, ca: hit };
+    return hit;
+  }
 
   const certs = pemBlocks(String(caCertPem ?? ''), ['CERTIFICATE']);
   if (certs.length === 0) throw new CaError('CA_CONFIG_INVALID', 'the CA certificate PEM holds no certificate');
@@ -366,13 +373,16 @@ export function signingCa(caCertPem: string, caKeyPem: string): SigningCa {
     throw new CaError('CA_CONFIG_INVALID', 'the CA private key cannot be read (expected an unencrypted PEM key)');
   }
   let keyAlgorithm: KeyAlgorithm;
+  let matches: boolean;
   try {
-    keyAlgorithm = describePublicKey(crypto.createPublicKey(key)).keyAlgorithm;
+    const fromKey = describePublicKey(crypto.createPublicKey(key));
+    keyAlgorithm = fromKey.keyAlgorithm;
+    // Both sides canonical: a certificate may carry a compressed EC point, for instance.
+    matches = fromKey.spkiDer.equals(describeSpki(cert.spkiDer).spkiDer);
   } catch (err) {
     throw new CaError('CA_CONFIG_INVALID', `the CA key is not usable: ${(err as Error).message}`);
   }
-  const publicSpki = crypto.createPublicKey(key).export({ format: 'der', type: 'spki' });
-  if (!publicSpki.equals(cert.spkiDer)) {
+  if (!matches) {
     throw new CaError('CA_CONFIG_INVALID', 'the CA private key does not match the CA certificate');
   }
   // sha256WithRSAEncryption takes NULL parameters; ecdsa-with-SHA256 takes none (RFC 5758).
@@ -381,6 +391,7 @@ export function signingCa(caCertPem: string, caKeyPem: string): SigningCa {
   const ca: SigningCa = { cert, key, keyAlgorithm, signatureAlgorithm, signatureAlgorithmDer: toDer(signatureAlgorithm) };
   if (SIGNING_CACHE.size >= SIGNING_CACHE_MAX) SIGNING_CACHE.delete(SIGNING_CACHE.keys().next().value as string);
   SIGNING_CACHE.set(cacheKey, ca);
+  lastUsed = { certPem: caCertPem, keyPem: caKeyPem, ca };
   return ca;
 }
 
