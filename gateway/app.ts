@@ -73,7 +73,7 @@ export function gatewayFastifyOptions(logger: Logger): FastifyServerOptions {
       maxParamLength: 200,
       querystringParser: parseQueryString,
     },
-    ajv: { plugins: [addValueFormats as never] },
+    ajv: { plugins: [addValueFormats] },
     schemaErrorFormatter: formatValidationErrors,
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError(logger),
@@ -94,5 +94,5 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
   const logger = createGatewayLogger(options.config.logLevel, options.logger);
   const app = Fastify({ ...gatewayFastifyOptions(logger), ...options.serverOptions } as FastifyServerOptions);
   await app.register(gatewayApp, { config: options.config, coreClient: options.coreClient });
-  return app as unknown as FastifyInstance;
+  return app;
 }

@@ -124,16 +124,15 @@ export function toHttpError(error: unknown): HttpError {
     };
   }
   if (isServiceError(error)) return fromServiceError(error);
-  const fastifyError = error as { code?: string; statusCode?: number; message?: string; validation?: unknown };
+  // Fastify's own errors: a few by code, the other client errors (bad URL, bad Content-Length,
+  // schema violations, which formatValidationErrors already made GatewayErrors) as malformed input.
+  const fastifyError = error as { code?: string; statusCode?: number };
   const known = fastifyError.code ? FRAMEWORK_ERRORS[fastifyError.code] : undefined;
   if (known) return toHttpError(new GatewayError(known));
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    // Fastify's other client errors (bad URL, validation, bad content length): all malformed input.
-    const message = fastifyError.validation === undefined ? readableFrameworkMessage(fastifyError) : fastifyError.message;
-    return toHttpError(new GatewayError('INVALID_ARGUMENT', message));
+    return toHttpError(new GatewayError('INVALID_ARGUMENT', readableFrameworkMessage(fastifyError)));
   }
-  if (status === 503) return toHttpError(new GatewayError('UNAVAILABLE'));
   return { status: 500, code: 'INTERNAL', message: genericMessage(500), headers: {}, internal: true };
 }
 

@@ -125,6 +125,11 @@ export function created(collection: string) {
 
 export const createdResponses = { 201: uriSchema, 204: noContentSchema } as const;
 
+/** 200 with the bare value (a response, a key) as a JSON string. */
+export function bareValue(answer: { value: string }): RestReply {
+  return { status: 200, body: answer.value };
+}
+
 /** 200 with the bare secret, or 204 when there is none. */
 export function secretValue(answer: { value: string; present: boolean }): RestReply {
   return answer.present ? { status: 200, body: answer.value } : { status: 204 };

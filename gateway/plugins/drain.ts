@@ -1,6 +1,7 @@
 // Graceful close: once close() has begun, new requests are refused with 503 and the error body
-// (Connection: close) while the ones in flight finish. Fastify's own 503 of this case has
-// another body, so the gateway turns it off (return503OnClosing: false) and answers here.
+// while the ones in flight finish; every answer then says Connection: close, so that no
+// keep-alive connection holds the close up. Fastify's own 503 of this case has another body, so
+// the gateway turns it off (return503OnClosing: false) and answers here.
 import { GatewayError } from '../errors.js';
 import { sharedPlugin } from './define.js';
 
@@ -11,10 +12,11 @@ export default sharedPlugin(
     fastify.addHook('preClose', async () => {
       closing = true;
     });
-    fastify.addHook('onRequest', async (request, reply) => {
-      if (!closing) return;
-      reply.header('connection', 'close');
-      throw new GatewayError('UNAVAILABLE', 'The service is shutting down; retry later.');
+    fastify.addHook('onRequest', async () => {
+      if (closing) throw new GatewayError('UNAVAILABLE', 'The service is shutting down; retry later.');
+    });
+    fastify.addHook('onSend', async (_request, reply) => {
+      if (closing) reply.header('connection', 'close');
     });
   },
   ['correlation-id'],

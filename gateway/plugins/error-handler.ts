@@ -24,7 +24,7 @@ export function sendError(reply: FastifyReply, error: unknown): FastifyReply {
 }
 
 /** Fastify's `frameworkErrors`: errors raised before routing (a malformed URL). */
-export function answerFrameworkError(error: Error, request: { id: string }, reply: FastifyReply): void {
+export function answerFrameworkError(error: Error, _request: unknown, reply: FastifyReply): void {
   sendError(reply, error);
 }
 

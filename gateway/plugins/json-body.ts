@@ -8,7 +8,7 @@ import { isPlainObject, lowerCaseKeys } from '../conventions/casing.js';
 import { sharedPlugin } from './define.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
-const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json$/i;
+const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json(?:\s*;|$)/i;
 /** Top-level properties whose nested keys are data (data collection names), not names. */
 const KEEP_RAW = new Set(['datacollection']);
 

@@ -132,6 +132,9 @@ for (const c of CASES) {
       return new Map(crl.entries.map((e) => [e.serialHex, e.reason]));
     };
     for (const serial of serials) t.equal((await crlNow()).get(serial), 6, 'on hold until the request completes');
+    const aia = await s.http('GET', '/ca.crt');
+    t.equal(aia.headers.get('content-type'), 'application/pkix-cert');
+    t.equal(new X509Certificate(aia.raw).fingerprint256, caCert!.fingerprint256, 'the AIA URL serves the issuing CA');
 
     // Complete -> Active, certificates valid.
     t.equal((await s.http('PUT', `${BASE}/requests/${requestId}`, { token: user, body: { status: 'Completed' } })).body.Status, 8);

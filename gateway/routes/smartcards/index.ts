@@ -2,9 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import { REQUEST_TYPE, SMARTCARD_STATUS, restName } from '../../conventions/enums.js';
 import { atr, base64, bool, cardId, enumFormat, guid, read, readOptional } from '../../conventions/values.js';
-import { arrayOf } from '../../schemas.js';
-import { created, createdResponses, pascal, pascalList, registerRpcRoutes, rpcRoute, secretValue } from '../../rpc-route.js';
-import { noContentSchema } from '../../schemas.js';
+import { bareValue, created, createdResponses, pascal, pascalList, registerRpcRoutes, rpcRoute, secretValue } from '../../rpc-route.js';
+import { arrayOf, noContentSchema } from '../../schemas.js';
 import { cardCertificateSchema } from '../certificates/schemas.js';
 import {
   assignBody,
@@ -105,7 +104,7 @@ export const smartcardRoutes = [
       diversified: read(bool, query.diversified, 'diversified'),
       atr: readOptional(atr, query.atr, 'atr', ''),
     }),
-    reply: (answer) => ({ status: 200, body: answer.value }),
+    reply: bareValue,
   }),
   rpcRoute({
     method: 'GET',
@@ -124,7 +123,7 @@ export const smartcardRoutes = [
       cardId: read(cardId, query.cardid, 'cardid'),
       atr: readOptional(atr, query.atr, 'atr', ''),
     }),
-    reply: (answer) => ({ status: 200, body: answer.value }),
+    reply: bareValue,
   }),
   rpcRoute({
     method: 'GET',
