@@ -48,7 +48,7 @@ function loadKeyRing(config: CoreConfig, embedded: boolean): KeyRing {
 export async function startCore(config: CoreConfig, options: { log: Logger; embedded: boolean }): Promise<RunningCore> {
   const { log, embedded } = options;
   const store = new SqliteStore(config.database);
-  const pools: CryptoPool[] = [];
+  let pool: CryptoPool | undefined;
   try {
     const keyRing = loadKeyRing(config, embedded);
     const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !keyRing.has(v));
@@ -64,12 +64,11 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     }
     const verifier = new TokenVerifier({ ...jwt, adminGroup: config.adminGroup });
     const ca = await loadOrCreateCa(config.ca ?? { dir: dataDirOf(config) });
-    const pool = new CryptoPool({ threads: config.workers });
-    pools.push(pool);
+    const workers = (pool = new CryptoPool({ threads: config.workers }));
     const domain = createDomain({
-      ca: poolCertificateAuthority(ca, pool, config.publicUrl),
+      ca: poolCertificateAuthority(ca, workers, config.publicUrl),
       store,
-      crypto: pool,
+      crypto: workers,
       keys: keyRing,
       vault: new KeyRingPinVault(keyRing),
       maxResponsesPerRequest: config.maxResponsesPerRequest,
@@ -97,12 +96,12 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       async close() {
         clearInterval(timer);
         await server.close();
-        await pool.close();
+        await workers.close();
         await store.close();
       },
     };
   } catch (err) {
-    await Promise.all(pools.map((p) => p.close()));
+    await pool?.close();
     await store.close();
     throw err;
   }
