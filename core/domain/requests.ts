@@ -206,11 +206,15 @@ export class RequestService {
           if (!mayApprove(ctx.caller, template, request)) throw forbidden('You may not approve or deny this request.');
           if (request.status !== RequestStatus.Pending) throw invalidTransition('Only a Pending request can be approved or denied.');
           const approved = status === RequestStatus.Approved;
-          if (!request.approvals.some((a) => a.approverUuid === ctx.caller.userUuid)) {
-            const approval = { approverUuid: ctx.caller.userUuid, approved, comment, at: now.toISOString() };
-            await tx.requests.addApproval(request.uuid, approval);
-            request.approvals.push(approval);
+          const earlier = request.approvals.find((a) => a.approverUuid === ctx.caller.userUuid);
+          // Each approver decides once: the same decision again is a retry (no change), another one is refused.
+          if (earlier) {
+            if (earlier.approved !== approved) throw invalidTransition('You have already decided on this request.');
+            return request;
           }
+          const approval = { approverUuid: ctx.caller.userUuid, approved, comment, at: now.toISOString() };
+          await tx.requests.addApproval(request.uuid, approval);
+          request.approvals.push(approval);
           const approvals = request.approvals.filter((a) => a.approved).length;
           if (!approved) request.status = RequestStatus.Denied;
           else if (approvals >= policyFor(template, request.requestType).approvalsNeeded) request.status = RequestStatus.Approved;
