@@ -94,7 +94,18 @@ function certificateFromRow(row: Row): CertificateRecord {
   };
 }
 
-function repositoriesOn(db: Database.Database): Repositories {
+/** Parsed templates by uuid, checked against the row's version: hot paths skip the JSON parse. */
+type TemplateCache = Map<string, { version: number; template: ProfileTemplate }>;
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function repositoriesOn(db: Database.Database, templateCache: TemplateCache): Repositories {
   const s = new Statements(db);
   const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
@@ -135,8 +146,16 @@ function repositoriesOn(db: Database.Database): Repositories {
   return {
     templates: {
       async get(uuid) {
-        const row = s.get('SELECT body FROM profile_templates WHERE uuid = ?').get(uuid) as Row | undefined;
-        return row ? (JSON.parse(row.body as string) as ProfileTemplate) : undefined;
+        const current = s.get('SELECT version FROM profile_templates WHERE uuid = ?').get(uuid) as Row | undefined;
+        if (!current) return undefined;
+        const hit = templateCache.get(uuid);
+        if (hit && hit.version === current.version) return hit.template;
+        const row = s.get('SELECT version, body FROM profile_templates WHERE uuid = ?').get(uuid) as Row | undefined;
+        if (!row) return undefined;
+        // Shared between callers: frozen so that no caller can change another's copy.
+        const template = deepFreeze(JSON.parse(row.body as string) as ProfileTemplate);
+        templateCache.set(uuid, { version: row.version as number, template });
+        return template;
       },
       async list() {
         return (s.get('SELECT body FROM profile_templates ORDER BY name, uuid').all() as Row[]).map(
@@ -408,10 +427,11 @@ export class SqliteStore implements Store {
     this.writer.pragma('synchronous = NORMAL');
     this.writer.pragma('busy_timeout = 5000');
     migrate(this.writer);
-    this.writes = repositoriesOn(this.writer);
+    const templateCache: TemplateCache = new Map();
+    this.writes = repositoriesOn(this.writer, templateCache);
     this.reader = new Database(path, { readonly: true });
     this.reader.pragma('busy_timeout = 5000');
-    this.read = repositoriesOn(this.reader);
+    this.read = repositoriesOn(this.reader, templateCache);
   }
 
   transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
