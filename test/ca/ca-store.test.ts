@@ -1,77 +1,21 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import forge from 'node-forge';
 import { EMBEDDED_CA_COMMON_NAME, createSelfSignedCa, loadOrCreateCa, validateCa } from '../../core/ca/ca-store.js';
 import { toPem } from '../../workers/ca/csr.js';
-import {
-  certificateFacts,
-  distinguishedNameNode,
-  extensionNode,
-  issueCertificate,
-  namedBits,
-  normalizeSerialHex,
-  signCertificate,
-  signingCa,
-  subjectKeyIdentifier,
-} from '../../workers/ca/issue.js';
+import { certificateFacts, issueCertificate, subjectKeyIdentifier } from '../../workers/ca/issue.js';
+import { asn1, hasOpenssl, pemToDer, subordinateCa, tempDir } from './fixtures/ca.js';
 
-const asn1 = forge.asn1;
-const U = asn1.Class.UNIVERSAL;
-
-const hasOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ca-store-'));
-t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir(t, 'ca-store-');
 const write = (name: string, content: string | Buffer): string => {
   const file = path.join(tmp, name);
   fs.writeFileSync(file, content);
   return file;
 };
 const mode = (file: string): number => fs.statSync(file).mode & 0o777;
-const derOf = (pem: string): Buffer => Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
-
-/** A CA certificate for a fresh key of `type`, signed by `issuer`. */
-function subordinateCa(
-  issuer: { certPem: string; keyPem: string },
-  subjectDn: string,
-  type: 'rsa' | 'ec',
-  keyUsageBits = [5, 6],
-  keyEncoding: 'pkcs8' | 'sec1' | 'pkcs1' = 'pkcs8',
-): { certPem: string; keyPem: string } {
-  const pair =
-    type === 'rsa'
-      ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
-      : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const spki = pair.publicKey.export({ type: 'spki', format: 'der' });
-  const ca = signingCa(issuer.certPem, issuer.keyPem);
-  const der = signCertificate(ca, {
-    serialHex: normalizeSerialHex(),
-    subject: distinguishedNameNode(subjectDn),
-    spkiDer: spki,
-    notBefore: new Date(Date.now() - 3600_000),
-    notAfter: new Date(Date.now() + 5 * 365 * 86_400_000),
-    extensions: [
-      extensionNode('2.5.29.19', true, asn1.create(U, asn1.Type.SEQUENCE, true, [asn1.create(U, asn1.Type.BOOLEAN, false, '\xff')])),
-      extensionNode('2.5.29.15', true, namedBits(keyUsageBits)),
-      extensionNode('2.5.29.14', false, asn1.create(U, asn1.Type.OCTETSTRING, false, subjectKeyIdentifier(spki).toString('latin1'))),
-    ],
-  });
-  return {
-    certPem: toPem('CERTIFICATE', der),
-    keyPem: pair.privateKey.export({ type: keyEncoding, format: 'pem' } as crypto.KeyExportOptions<'pem'>) as string,
-  };
-}
 
 t.test('embedded default: created on first start, then reloaded', async (t) => {
   const dir = path.join(tmp, 'data', 'nested');
@@ -146,14 +90,14 @@ t.test('half a CA is never overwritten', async (t) => {
 
 t.test('CM_CA_CERT / CM_CA_KEY with a chain: root and issuing CA', async (t) => {
   const root = createSelfSignedCa({ commonName: 'Contoso Root CA' });
-  const issuing = subordinateCa(root, 'CN=Contoso Issuing CA 1,O=Contoso,C=SE', 'rsa', [5, 6], 'pkcs1');
+  const issuing = subordinateCa(root, 'CN=Contoso Issuing CA 1,O=Contoso,C=SE', 'rsa', { keyEncoding: 'pkcs1' });
   const certPath = write('chain.pem', issuing.certPem + '\n' + root.certPem);
   const keyPath = write('issuing.key', issuing.keyPem);
   const ca = await loadOrCreateCa({ certPath, keyPath });
   t.equal(ca.created, false);
   t.equal(ca.chainDer.length, 2);
-  t.ok(ca.chainDer[0].equals(derOf(issuing.certPem)), 'issuing CA first');
-  t.ok(ca.chainDer[1].equals(derOf(root.certPem)), 'then the root');
+  t.ok(ca.chainDer[0].equals(pemToDer(issuing.certPem)), 'issuing CA first');
+  t.ok(ca.chainDer[1].equals(pemToDer(root.certPem)), 'then the root');
   t.equal(ca.certPem, issuing.certPem, 'certPem is the issuing CA alone');
   t.match(ca.keyPem, /^-----BEGIN PRIVATE KEY-----/, 'a PKCS#1 key comes back as PKCS#8');
   t.equal(ca.subjectDn, 'CN=Contoso Issuing CA 1,O=Contoso,C=SE');
@@ -177,7 +121,7 @@ t.test('CM_CA_CERT / CM_CA_KEY with a chain: root and issuing CA', async (t) => 
 
 t.test('EC P-256 CA key (SEC1 PEM) under an RSA root', async (t) => {
   const root = createSelfSignedCa({ commonName: 'Contoso Root CA' });
-  const issuing = subordinateCa(root, 'CN=Contoso EC CA', 'ec', [5, 6], 'sec1');
+  const issuing = subordinateCa(root, 'CN=Contoso EC CA', 'ec', { keyEncoding: 'sec1' });
   t.match(issuing.keyPem, /BEGIN EC PRIVATE KEY/);
   const ca = await loadOrCreateCa({ certPath: write('ec-chain.pem', issuing.certPem + root.certPem), keyPath: write('ec.key', issuing.keyPem) });
   t.equal(ca.keyAlgorithm, 'ECDSA_P256');
@@ -188,7 +132,7 @@ t.test('EC P-256 CA key (SEC1 PEM) under an RSA root', async (t) => {
 t.test('a single DER certificate and a DER PKCS#8 key are read too', async (t) => {
   const own = createSelfSignedCa();
   const keyDer = crypto.createPrivateKey(own.keyPem).export({ type: 'pkcs8', format: 'der' });
-  const ca = await loadOrCreateCa({ certPath: write('own.der', derOf(own.certPem)), keyPath: write('own.key.der', keyDer) });
+  const ca = await loadOrCreateCa({ certPath: write('own.der', pemToDer(own.certPem)), keyPath: write('own.key.der', keyDer) });
   t.equal(ca.chainDer.length, 1);
   t.equal(ca.certPem, own.certPem);
 });
@@ -236,7 +180,7 @@ t.test('refusals, with clear messages and no key material', async (t) => {
   await refuse('not-a-ca', toPem('CERTIFICATE', leaf.der), leafKey.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, /is not a CA certificate/);
 
   // A CA that may sign certificates but not CRLs cannot serve GET /crl.
-  const noCrl = subordinateCa(root, 'CN=No CRL CA', 'rsa', [5]);
+  const noCrl = subordinateCa(root, 'CN=No CRL CA', 'rsa', { keyUsageBits: [5] });
   await refuse('no-crlsign', noCrl.certPem, noCrl.keyPem, /keyCertSign and cRLSign/);
 
   const expired = createSelfSignedCa({ now: new Date(Date.now() - 2 * 365 * 86_400_000), validityDays: 365 });

@@ -1,7 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import forge from 'node-forge';
@@ -9,17 +8,7 @@ import { createSelfSignedCa, validateCa } from '../../core/ca/ca-store.js';
 import { fromDer, readTlv, toPem } from '../../workers/ca/csr.js';
 import { buildCrl, CRL_REASONS, type BuildCrlInput } from '../../workers/ca/crl.js';
 import { certificateFacts } from '../../workers/ca/issue.js';
-
-const asn1 = forge.asn1;
-
-const hasOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { asn1, hasOpenssl, tempDir } from './fixtures/ca.js';
 
 const rsaPair = createSelfSignedCa({ commonName: 'CRL Test RSA CA' });
 const rsaCa = validateCa(rsaPair.certPem, rsaPair.keyPem);
@@ -105,8 +94,7 @@ t.test('an empty CRL leaves revokedCertificates out', async (t) => {
 });
 
 t.test('openssl reads and verifies it', { skip: !hasOpenssl && 'openssl is not on PATH' }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crl-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'crl-');
   const ecPair = opensslEcCa(dir);
   for (const [name, pair, alg] of [
     ['RSA CA', rsaPair, 'sha256WithRSAEncryption'],

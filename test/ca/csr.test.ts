@@ -1,7 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import forge from 'node-forge';
@@ -18,18 +16,7 @@ import {
   parseCertificateRequest,
   toPem,
 } from '../../workers/ca/csr.js';
-
-const asn1 = forge.asn1;
-const U = asn1.Class.UNIVERSAL;
-
-const hasOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { asn1, hasOpenssl, tempDir, U } from './fixtures/ca.js';
 
 /** An RSA CSR signed by node-forge (the key itself comes from node:crypto: forge's keygen is slow). */
 function rsaCsr(bits = 2048, md: forge.md.MessageDigest = forge.md.sha256.create()): { der: Buffer; spki: Buffer } {
@@ -110,8 +97,7 @@ t.test('EC P-256 CSR built by hand and signed with ecdsa-with-SHA256', async (t)
 });
 
 t.test('CSRs made by openssl req', { skip: !hasOpenssl && 'openssl is not on PATH' }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'csr-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'csr-');
   const req = (keyArgs: string[]): string =>
     execFileSync('openssl', ['req', '-new', ...keyArgs, '-nodes', '-keyout', path.join(dir, 'k.pem'), '-subj', '/O=Fabrikam/CN=Op User', '-sha256'], {
       encoding: 'utf8',

@@ -1,80 +1,27 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import forge from 'node-forge';
 import { createSelfSignedCa, validateCa } from '../../core/ca/ca-store.js';
-import { fromDer, toPem } from '../../workers/ca/csr.js';
+import { fromDer } from '../../workers/ca/csr.js';
 import {
   certificateFacts,
-  distinguishedNameNode,
-  extensionNode,
   issueCertificate,
-  namedBits,
   normalizeSerialHex,
   publicBaseUrl,
-  signCertificate,
-  signingCa,
   splitDistinguishedName,
   subjectKeyIdentifier,
   type IssueCertificateInput,
 } from '../../workers/ca/issue.js';
-
-const asn1 = forge.asn1;
-const U = asn1.Class.UNIVERSAL;
-
-const hasOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-/** A subordinate CA certificate for a fresh key of `type`, signed by `issuer`. */
-function subordinateCa(
-  issuer: { certPem: string; keyPem: string },
-  subjectDn: string,
-  type: 'rsa' | 'ec',
-  keyUsageBits = [5, 6],
-): { certPem: string; keyPem: string } {
-  const pair =
-    type === 'rsa'
-      ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
-      : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const spki = pair.publicKey.export({ type: 'spki', format: 'der' });
-  const ca = signingCa(issuer.certPem, issuer.keyPem);
-  const now = Date.now();
-  const der = signCertificate(ca, {
-    serialHex: normalizeSerialHex(),
-    subject: distinguishedNameNode(subjectDn),
-    spkiDer: spki,
-    notBefore: new Date(now - 3600_000),
-    notAfter: new Date(now + 5 * 365 * 86_400_000),
-    extensions: [
-      extensionNode('2.5.29.19', true, asn1.create(U, asn1.Type.SEQUENCE, true, [asn1.create(U, asn1.Type.BOOLEAN, false, '\xff')])),
-      extensionNode('2.5.29.15', true, namedBits(keyUsageBits)),
-      extensionNode('2.5.29.14', false, asn1.create(U, asn1.Type.OCTETSTRING, false, subjectKeyIdentifier(spki).toString('latin1'))),
-      extensionNode(
-        '2.5.29.35',
-        false,
-        asn1.create(U, asn1.Type.SEQUENCE, true, [
-          asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, ca.cert.keyIdentifier.toString('latin1')),
-        ]),
-      ),
-    ],
-  });
-  return { certPem: toPem('CERTIFICATE', der), keyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
-}
+import { asn1, hasOpenssl, pemToDer, subordinateCa, tempDir } from './fixtures/ca.js';
 
 // An RSA root (self-signed, as the embedded default makes it) ...
 const root = createSelfSignedCa({ commonName: 'Contoso Root CA' });
 const rsaCa = validateCa(root.certPem, root.keyPem);
 // ... and an EC issuing CA under it: a 3-certificate chain for what it issues.
-const ecSub = subordinateCa(root, 'CN=Contoso EC Issuing CA,O=Contoso', 'ec');
+const ecSub = subordinateCa(root, 'CN=Contoso EC Issuing CA,O=Contoso', 'ec', { authorityKeyIdentifier: true });
 const ecCa = validateCa(ecSub.certPem + root.certPem, ecSub.keyPem);
 
 const rsaSubject = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' });
@@ -187,8 +134,7 @@ t.test('PKCS#7 parses with forge.pkcs7 (RSA-only chain)', async (t) => {
 });
 
 t.test('openssl agrees', { skip: !hasOpenssl && 'openssl is not on PATH' }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'issue-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'issue-');
   const out = issueCertificate(input(ecCa, { spkiDer: ecSubject, subjectDn: 'CN=Doe\\, Jane+UID=jdoe,OU=Users,O=Contoso,C=se' }));
   fs.writeFileSync(path.join(dir, 'leaf.der'), out.der);
   fs.writeFileSync(path.join(dir, 'leaf.p7b'), out.pkcs7Der);
@@ -248,11 +194,8 @@ t.test('validity', async (t) => {
   t.throws(() => issueCertificate(input(rsaCa, { notBefore: 'yesterday' })), { code: 'INVALID_ARGUMENT' });
 });
 
-function pemDer(pem: string): Buffer {
-  return Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
-}
 function isoOf(pem: string): string {
-  return new Date(new crypto.X509Certificate(pemDer(pem)).validTo).toISOString().replace('.000Z', 'Z');
+  return new Date(new crypto.X509Certificate(pemToDer(pem)).validTo).toISOString().replace('.000Z', 'Z');
 }
 
 t.test('subject names', async (t) => {

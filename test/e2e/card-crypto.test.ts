@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { SimulatedSmartcard } from '../support/simcard.js';
 import { startStack, BASE, type Stack } from '../support/stack.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
+import { idOf, q } from '../support/api.js';
 
 const VSC_DEFAULT_KEY = '010203040506070801020304050607080102030405060708';
-const idOf = (uri: string) => uri.split('/').pop()!;
 
 async function template(s: Stack, overrides: Parameters<typeof restTemplate>[0]) {
   const admin = await s.as(USERS.admin);
@@ -26,8 +26,6 @@ async function enrolledCard(s: Stack, templateId: string, card: SimulatedSmartca
   const bound = await s.http('POST', `${BASE}/smartcards`, { token: user, body: { requestid: requestId, cardid: card.cardId, atr: card.atr } });
   return { requestId, cardUuid: idOf(bound.body), user };
 }
-
-const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
 
 t.test('a card is initialised, given a PIN, blocked and unblocked through the API', async (t) => {
   const s = await startStack();

@@ -5,37 +5,16 @@
 // open health route, and the unknown route answered with the error body.
 import t from 'tap';
 import { createHash, randomUUID } from 'node:crypto';
-import { startStack, BASE, type HttpAnswer } from '../support/stack.js';
+import { BASE } from '../support/stack.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
-import { DbSnapshots, checkErrorBody, expectRefused } from '../support/db-snapshot.js';
+import { checkErrorBody, expectRefused } from '../support/db-snapshot.js';
+import { apiFor, GUID, idOf, ISO_Z, JSON_UTF8, startStackWithDb } from '../support/api.js';
 
-const JSON_UTF8 = /^application\/json; charset=utf-8$/i;
-const ISO_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const idOf = (uri: string) => uri.split('/').pop()!;
+const { s, db } = await startStackWithDb(t);
+const { tokens, createTemplate } = await apiFor(s);
+const { admin, agent, user, approver } = tokens;
 
-const s = await startStack();
-const db = new DbSnapshots(s.core.dir);
-t.teardown(async () => {
-  db.close();
-  await s.close();
-});
-
-const admin = await s.as(USERS.admin);
-const agent = await s.as(USERS.agent);
-const user = await s.as(USERS.user);
-
-function fail(what: string, res: HttpAnswer): never {
-  throw new Error(`${what}: ${res.status} ${JSON.stringify(res.body)}`);
-}
-
-async function ok201(res: Promise<HttpAnswer>, what: string): Promise<string> {
-  const answer = await res;
-  if (answer.status !== 201) fail(what, answer);
-  return idOf(answer.body);
-}
-
-const templateId = await ok201(s.http('POST', `${BASE}/profiletemplates`, { token: admin, body: restTemplate() }), 'template');
+const templateId = await createTemplate(restTemplate());
 
 t.test('X-Correlation-Id: echoed when sane, generated otherwise, on success and on error', async (t) => {
   const path = `${BASE}/profiletemplates/${templateId}`;
@@ -88,7 +67,6 @@ t.test('the correlation id of a change is the one in its audit record', async (t
   t.equal(created?.Outcome, 'Succeeded');
 
   const refusedId = `refused-${randomUUID()}`;
-  const approver = await s.as(USERS.approver);
   const refused = await expectRefused(
     t,
     db,

@@ -7,41 +7,25 @@
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { startStack, BASE, type HttpAnswer } from '../support/stack.js';
+import { BASE, type HttpAnswer } from '../support/stack.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
 import { mintToken } from '../support/core-harness.js';
-import { DbSnapshots, checkErrorBody, expectRefused } from '../support/db-snapshot.js';
+import { checkErrorBody, expectRefused } from '../support/db-snapshot.js';
+import { apiFor, idOf, startStackWithDb } from '../support/api.js';
 
-const idOf = (uri: string) => uri.split('/').pop()!;
 const BODY_LIMIT = 64 * 1024;
 
-const s = await startStack();
-const db = new DbSnapshots(s.core.dir);
-t.teardown(async () => {
-  db.close();
-  await s.close();
-});
-
-const admin = await s.as(USERS.admin);
-const user = await s.as(USERS.user);
-
-function fail(what: string, res: HttpAnswer): never {
-  throw new Error(`${what}: ${res.status} ${JSON.stringify(res.body)}`);
-}
-
-async function ok201(res: Promise<HttpAnswer>, what: string): Promise<string> {
-  const answer = await res;
-  if (answer.status !== 201) fail(what, answer);
-  return idOf(answer.body);
-}
+const { s, db } = await startStackWithDb(t);
+const { tokens, createTemplate, createRequest, bind } = await apiFor(s);
+const { admin, user } = tokens;
 
 // A world for the routes to act on: a template, an Approved Enroll request, an Assigned card on
 // another one, so that a refusal cannot be mistaken for a 404 of a missing object.
-const templateId = await ok201(s.http('POST', `${BASE}/profiletemplates`, { token: admin, body: restTemplate() }), 'template');
-const openRequest = await ok201(s.http('POST', `${BASE}/requests`, { token: user, body: { profiletemplateuuid: templateId, type: 'Enroll' } }), 'request');
-const boundRequest = await ok201(s.http('POST', `${BASE}/requests`, { token: user, body: { profiletemplateuuid: templateId, type: 'Enroll' } }), 'request');
+const templateId = await createTemplate(restTemplate());
+const openRequest = await createRequest(user, { profiletemplateuuid: templateId, type: 'Enroll' });
+const boundRequest = await createRequest(user, { profiletemplateuuid: templateId, type: 'Enroll' });
 const cardId = randomUUID();
-const cardUuid = await ok201(s.http('POST', `${BASE}/smartcards`, { token: user, body: { requestid: boundRequest, cardid: cardId } }), 'bind');
+const cardUuid = await bind(user, boundRequest, cardId);
 
 interface Route {
   name: string;

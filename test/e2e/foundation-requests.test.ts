@@ -6,15 +6,12 @@
 // exactly as it was. The expectations are written from the SPEC.
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
-import { startStack, BASE, type HttpAnswer } from '../support/stack.js';
+import { BASE } from '../support/stack.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
-import { DbSnapshots, expectRefused } from '../support/db-snapshot.js';
+import { expectRefused } from '../support/db-snapshot.js';
+import { agentOnlyTemplate, apiFor, GUID, idOf, ISO_Z, JSON_UTF8, NIL, startStackWithDb, storedStatus } from '../support/api.js';
 
-const NIL = '00000000-0000-0000-0000-000000000000';
 const UNSET = '0001-01-01T00:00:00Z';
-const ISO_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const JSON_UTF8 = /^application\/json; charset=utf-8$/i;
 /** SPEC 5.2. */
 const REQUEST_KEYS = [
   'Uuid',
@@ -41,53 +38,12 @@ const REQUEST_KEYS = [
 const RS = { Pending: 1, Denied: 2, Approved: 3, Executing: 4, Failed: 5, Canceled: 6, Abandoned: 7, Completed: 8 } as const;
 const S = { Assigned: 2, Active: 3, Retired: 6 } as const;
 
-const idOf = (uri: string) => uri.split('/').pop()!;
-
-const s = await startStack();
-const db = new DbSnapshots(s.core.dir);
-t.teardown(async () => {
-  db.close();
-  await s.close();
-});
-
-const admin = await s.as(USERS.admin);
-const agent = await s.as(USERS.agent);
-const user = await s.as(USERS.user);
-const approver = await s.as(USERS.approver);
-const approver2 = await s.as(USERS.approver2);
-const other = await s.as(USERS.other);
-
-function fail(what: string, res: HttpAnswer): never {
-  throw new Error(`${what}: ${res.status} ${JSON.stringify(res.body)}`);
-}
-
-async function createTemplate(body: object): Promise<string> {
-  const res = await s.http('POST', `${BASE}/profiletemplates`, { token: admin, body });
-  if (res.status !== 201) fail('create template', res);
-  return idOf(res.body);
-}
-
-async function createRequest(token: string, body: object): Promise<string> {
-  const res = await s.http('POST', `${BASE}/requests`, { token, body });
-  if (res.status !== 201) fail(`create request ${JSON.stringify(body)}`, res);
-  return idOf(res.body);
-}
-
-async function getRequest(id: string, token = admin): Promise<any> {
-  const res = await s.http('GET', `${BASE}/requests/${id}`, { token });
-  if (res.status !== 200) fail('get request', res);
-  return res.body;
-}
-
-async function bind(token: string, requestid: string, cardid: string = randomUUID()): Promise<string> {
-  const res = await s.http('POST', `${BASE}/smartcards`, { token, body: { requestid, cardid } });
-  if (res.status !== 201) fail('bind', res);
-  return idOf(res.body);
-}
+const { s, db } = await startStackWithDb(t);
+const { tokens, createTemplate, createRequest, getRequest, bind, setRequest } = await apiFor(s);
+const { admin, agent, user, approver, approver2, other } = tokens;
+const { requestStatus, cardStatus } = storedStatus(db);
 
 const putRequest = (id: string, body: unknown, token: string) => s.http('PUT', `${BASE}/requests/${id}`, { token, body });
-const requestStatus = (uuid: string) => db.row<{ status: number }>('SELECT status FROM requests WHERE uuid = ?', uuid)?.status;
-const cardStatus = (uuid: string) => db.row<{ status: number }>('SELECT status FROM smartcards WHERE uuid = ?', uuid)?.status;
 const approvalRows = (uuid: string) =>
   db.rows<{ approver_uuid: string; approved: number }>('SELECT approver_uuid, approved FROM request_approvals WHERE request_uuid = ? ORDER BY approver_uuid', uuid);
 
@@ -101,18 +57,13 @@ const commentsTemplate = restTemplate({ name: 'Comments required' });
 (commentsTemplate.Policies.Enroll as Record<string, unknown>).CollectComments = true;
 const commentsTemplateId = await createTemplate(commentsTemplate);
 /** No self-service anywhere: invisible to USERS.other. */
-const agentOnly = restTemplate({ name: 'Agents only' });
-agentOnly.Policies.Enroll.SelfServiceEnabled = false;
-agentOnly.Policies.Unblock.SelfServiceEnabled = false;
-agentOnly.Policies.OfflineUnblock.SelfServiceEnabled = false;
-const agentOnlyId = await createTemplate(agentOnly);
+const agentOnlyId = await createTemplate(agentOnlyTemplate('Agents only'));
 
 /** USERS.user's Active card on the main template. */
 async function activeCard(): Promise<string> {
   const enroll = await createRequest(user, { profiletemplateuuid: templateId, type: 'Enroll' });
   const card = await bind(user, enroll);
-  const done = await putRequest(enroll, { status: 'Completed' }, user);
-  if (done.status !== 200) fail('complete', done);
+  await setRequest(user, enroll, 'Completed');
   return card;
 }
 

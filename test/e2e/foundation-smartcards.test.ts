@@ -5,14 +5,13 @@
 // that storage is left exactly as it was. The expectations are written from the SPEC.
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
-import { startStack, BASE, type HttpAnswer } from '../support/stack.js';
+import { BASE } from '../support/stack.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
-import { DbSnapshots, expectRefused, expectSame } from '../support/db-snapshot.js';
+import { expectRefused, expectSame } from '../support/db-snapshot.js';
+import { apiFor, GUID, idOf, JSON_UTF8, NIL, startStackWithDb, storedStatus } from '../support/api.js';
 
 const SEED_CARDID = 'bc88f13f-83ba-4037-8262-46eba1291c6e';
 const SEED_ATR = '3b8d0180fba000000397425446590301c8';
-const NIL = '00000000-0000-0000-0000-000000000000';
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The 13 properties of the seed 002 example, SPEC 5.1. */
 const SMARTCARD_KEYS = [
   'Uuid',
@@ -45,58 +44,13 @@ const REQUEST_TYPE_NAMES = [
   'RecoverOnBehalf',
   'TemporaryCards',
 ];
-const JSON_UTF8 = /^application\/json; charset=utf-8$/i;
 
-const idOf = (uri: string) => uri.split('/').pop()!;
 const compact = (cardId: string) => cardId.replace(/[-{}]/g, '').toLowerCase();
 
-const s = await startStack();
-const db = new DbSnapshots(s.core.dir);
-t.teardown(async () => {
-  db.close();
-  await s.close();
-});
-
-const admin = await s.as(USERS.admin);
-const agent = await s.as(USERS.agent);
-const user = await s.as(USERS.user);
-const approver = await s.as(USERS.approver);
-const other = await s.as(USERS.other);
-
-function fail(what: string, res: HttpAnswer): never {
-  throw new Error(`${what}: ${res.status} ${JSON.stringify(res.body)}`);
-}
-
-async function createTemplate(body: object): Promise<string> {
-  const res = await s.http('POST', `${BASE}/profiletemplates`, { token: admin, body });
-  if (res.status !== 201) fail('create template', res);
-  return idOf(res.body);
-}
-
-async function createRequest(token: string, body: object): Promise<string> {
-  const res = await s.http('POST', `${BASE}/requests`, { token, body });
-  if (res.status !== 201) fail(`create request ${JSON.stringify(body)}`, res);
-  return idOf(res.body);
-}
-
-async function bind(token: string, requestid: string, cardid: string = randomUUID(), atr?: string): Promise<string> {
-  const res = await s.http('POST', `${BASE}/smartcards`, { token, body: { requestid, cardid, ...(atr ? { atr } : {}) } });
-  if (res.status !== 201) fail('bind', res);
-  return idOf(res.body);
-}
-
-async function setRequest(token: string, id: string, status: string): Promise<void> {
-  const res = await s.http('PUT', `${BASE}/requests/${id}`, { token, body: { status } });
-  if (res.status !== 200) fail(`request -> ${status}`, res);
-}
-
-async function setCard(token: string, reqid: string, scid: string, status: string): Promise<void> {
-  const res = await s.http('PUT', `${BASE}/requests/${reqid}/smartcards/${scid}`, { token, body: { status } });
-  if (res.status !== 200) fail(`card -> ${status}`, res);
-}
-
-const cardStatus = (uuid: string) => db.row<{ status: number }>('SELECT status FROM smartcards WHERE uuid = ?', uuid)?.status;
-const requestStatus = (uuid: string) => db.row<{ status: number }>('SELECT status FROM requests WHERE uuid = ?', uuid)?.status;
+const { s, db } = await startStackWithDb(t);
+const { tokens, createTemplate, createRequest, bind, setRequest, setCard } = await apiFor(s);
+const { admin, agent, user, approver, other } = tokens;
+const { cardStatus, requestStatus } = storedStatus(db);
 
 const templateId = await createTemplate(restTemplate());
 const pendingTemplateId = await createTemplate(restTemplate({ name: 'Needs one approval', approvals: 1 }));

@@ -6,12 +6,11 @@
 // storage is left exactly as it was.
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
-import { startStack, BASE, type HttpAnswer } from '../support/stack.js';
+import { BASE } from '../support/stack.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
-import { DbSnapshots, expectRefused, expectSame } from '../support/db-snapshot.js';
+import { expectRefused, expectSame } from '../support/db-snapshot.js';
+import { agentOnlyTemplate, apiFor, idOf, ISO_Z, JSON_UTF8, startStackWithDb } from '../support/api.js';
 
-const JSON_UTF8 = /^application\/json; charset=utf-8$/i;
-const ISO_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
 const TEMPLATE_KEYS = [
   'Uuid',
   'Name',
@@ -48,55 +47,9 @@ const CONFIGURATION_KEYS = [
 const AUDIT_KEYS = ['At', 'CorrelationId', 'CallerUuid', 'Action', 'RequestUuid', 'SmartcardUuid', 'Outcome', 'Detail'];
 const KEY = '0102030405060708a1a2a3a4a5a6a7a8b1b2b3b4b5b6b7b8';
 
-const idOf = (uri: string) => uri.split('/').pop()!;
-
-const s = await startStack();
-const db = new DbSnapshots(s.core.dir);
-t.teardown(async () => {
-  db.close();
-  await s.close();
-});
-
-const admin = await s.as(USERS.admin);
-const agent = await s.as(USERS.agent);
-const user = await s.as(USERS.user);
-const approver = await s.as(USERS.approver);
-const other = await s.as(USERS.other);
-
-function fail(what: string, res: HttpAnswer): never {
-  throw new Error(`${what}: ${res.status} ${JSON.stringify(res.body)}`);
-}
-
-async function createTemplate(body: object): Promise<string> {
-  const res = await s.http('POST', `${BASE}/profiletemplates`, { token: admin, body });
-  if (res.status !== 201) fail('create template', res);
-  return idOf(res.body);
-}
-
-async function createRequest(token: string, body: object): Promise<string> {
-  const res = await s.http('POST', `${BASE}/requests`, { token, body });
-  if (res.status !== 201) fail(`create request ${JSON.stringify(body)}`, res);
-  return idOf(res.body);
-}
-
-async function bind(token: string, requestid: string, cardid: string = randomUUID()): Promise<string> {
-  const res = await s.http('POST', `${BASE}/smartcards`, { token, body: { requestid, cardid } });
-  if (res.status !== 201) fail('bind', res);
-  return idOf(res.body);
-}
-
-async function setRequest(token: string, id: string, status: string): Promise<void> {
-  const res = await s.http('PUT', `${BASE}/requests/${id}`, { token, body: { status } });
-  if (res.status !== 200) fail(`request -> ${status}`, res);
-}
-
-function agentOnlyTemplate(name: string) {
-  const body = restTemplate({ name });
-  body.Policies.Enroll.SelfServiceEnabled = false;
-  body.Policies.Unblock.SelfServiceEnabled = false;
-  body.Policies.OfflineUnblock.SelfServiceEnabled = false;
-  return body;
-}
+const { s, db } = await startStackWithDb(t);
+const { tokens, createTemplate, createRequest, bind, setRequest } = await apiFor(s);
+const { admin, agent, user, approver, other } = tokens;
 
 t.test('POST /profiletemplates: 201, Location, service-assigned Uuid and Version, SPEC defaults', async (t) => {
   const sentUuid = randomUUID();

@@ -6,10 +6,9 @@ import { X509Certificate } from 'node:crypto';
 import { certificatesFromPkcs7, SimulatedSmartcard } from '../support/simcard.js';
 import { startStack, BASE } from '../support/stack.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
+import { idOf, q } from '../support/api.js';
 import { readCrl } from '../support/crl.js';
 
-const idOf = (uri: string) => uri.split('/').pop()!;
-const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
 const SMARTCARD_LOGON = '1.3.6.1.4.1.311.20.2.2';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 

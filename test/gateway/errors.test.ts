@@ -5,9 +5,9 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import t, { type Test } from 'tap';
-import { BASE, call, startTestGateway, type TestGateway } from './fixtures/gateway.js';
+import { BASE, call, gatewayFor, type TestGateway } from './fixtures/gateway.js';
+import { SMARTCARD } from './fixtures/seed.js';
 
-const SMARTCARD = '17cf063d-e337-4aa9-a822-346554ddd3c9';
 const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function expectErrorBody(t: Test, json: unknown, code: string, correlationId?: string) {
@@ -32,10 +32,8 @@ function bodyOf(rawAnswer: string): unknown {
 }
 
 t.test('errors', async (t) => {
-  const gateway = await startTestGateway();
-  t.teardown(() => gateway.close());
+  const gateway = await gatewayFor(t);
   const { core } = gateway;
-  t.beforeEach(() => core.reset());
 
   t.test('each gRPC status maps to its HTTP status; Code from cm-error-code', async (t) => {
     const table: [grpc.status, number, string | undefined, string][] = [

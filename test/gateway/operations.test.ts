@@ -1,19 +1,15 @@
 // What an operator relies on: /healthz, /readyz both ways, /metrics, the OpenAPI document and
 // page, the rate limit on key and PIN routes, a graceful close, and logs without secrets.
 import t from 'tap';
-import { BASE, TOKEN, call, startTestGateway } from './fixtures/gateway.js';
+import { BASE, TOKEN, call, gatewayFor, startTestGateway } from './fixtures/gateway.js';
+import { CARD_ID, REQUEST, SMARTCARD } from './fixtures/seed.js';
 
-const REQUEST = 'a9b4b42c-cc50-4c9b-89d1-bbc0bcd5a099';
-const SMARTCARD = '17cf063d-e337-4aa9-a822-346554ddd3c9';
-const CARD_ID = 'bc88f13f-83ba-4037-8262-46eba1291c6e';
 const CHALLENGE = 'c2VjcmV0Q2g=';
 const KEY_PATH = `${BASE}/requests/${REQUEST}/smartcards/${SMARTCARD}/authenticationresponse?cardid=${CARD_ID}&challenge=${CHALLENGE}&diversified=false`;
 
 t.test('operations', async (t) => {
-  const gateway = await startTestGateway();
-  t.teardown(() => gateway.close());
+  const gateway = await gatewayFor(t);
   const { core } = gateway;
-  t.beforeEach(() => core.reset());
 
   t.test('/healthz needs no token and no core', async (t) => {
     const response = await call(gateway, '/healthz', { anonymous: true });

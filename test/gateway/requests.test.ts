@@ -1,12 +1,8 @@
 // The request, certificate, profile template, audit and CRL routes over real HTTP against a
 // fake core: request building (datacollection shapes, enums, priority), answer shaping.
 import t from 'tap';
-import { BASE, call, startTestGateway } from './fixtures/gateway.js';
-
-const TEMPLATE = 'a039b4d0-5ce8-4eff-8651-181c6576fda3';
-const REQUEST = 'a9b4b42c-cc50-4c9b-89d1-bbc0bcd5a099';
-const USER = '8f1590dc-d932-4b66-8e68-2e91c5880780';
-const SMARTCARD = '17cf063d-e337-4aa9-a822-346554ddd3c9';
+import { BASE, call, gatewayFor } from './fixtures/gateway.js';
+import { REQUEST, SMARTCARD, TEMPLATE, USER } from './fixtures/seed.js';
 
 const coreRequest = {
   uuid: REQUEST,
@@ -122,10 +118,8 @@ const coreTemplate = {
 };
 
 t.test('request routes', async (t) => {
-  const gateway = await startTestGateway();
-  t.teardown(() => gateway.close());
+  const gateway = await gatewayFor(t);
   const { core } = gateway;
-  t.beforeEach(() => core.reset());
 
   t.test('POST /requests: 201, the bare URI, Location, and the request as the core gets it', async (t) => {
     core.answer('CreateRequest', { reply: { uuid: REQUEST, uri: `api/v1.0/requests/${REQUEST}`, created: true } });
@@ -389,10 +383,8 @@ t.test('request routes', async (t) => {
 });
 
 t.test('profile template routes', async (t) => {
-  const gateway = await startTestGateway();
-  t.teardown(() => gateway.close());
+  const gateway = await gatewayFor(t);
   const { core } = gateway;
-  t.beforeEach(() => core.reset());
 
   t.test('GET /profiletemplates: the limited views', async (t) => {
     core.answer('ListProfileTemplates', {

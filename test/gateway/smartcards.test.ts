@@ -1,12 +1,9 @@
 // The smart card routes over real HTTP against a fake core: the seed pages, mixed-case paths,
 // case-insensitive query and body names, enum names and numbers, base64 `+`, 201/204, PascalCase.
 import t from 'tap';
-import { BASE, TOKEN, call, startTestGateway } from './fixtures/gateway.js';
+import { BASE, TOKEN, call, gatewayFor } from './fixtures/gateway.js';
+import { ATR, CARD_ID, REQUEST, SMARTCARD } from './fixtures/seed.js';
 
-const REQUEST = 'a9b4b42c-cc50-4c9b-89d1-bbc0bcd5a099';
-const CARD_ID = 'bc88f13f-83ba-4037-8262-46eba1291c6e';
-const ATR = '3b8d0180fba000000397425446590301c8';
-const SMARTCARD = '17cf063d-e337-4aa9-a822-346554ddd3c9';
 const REQUEST_2 = 'b105403d-d021-41ea-9f11-be3d677d229e';
 const UNSET = '00000000-0000-0000-0000-000000000000';
 
@@ -39,10 +36,8 @@ const seedCardJson =
   '"Atr":"3b8d0180fba000000397425446590301c8"}';
 
 t.test('smart card routes', async (t) => {
-  const gateway = await startTestGateway();
-  t.teardown(() => gateway.close());
+  const gateway = await gatewayFor(t);
   const { core } = gateway;
-  t.beforeEach(() => core.reset());
 
   t.test('seed 001: POST /smartcards binds, 201 with the bare URI and Location', async (t) => {
     core.answer('AssignSmartcard', { reply: { uuid: SMARTCARD, uri: `api/v1.0/smartcards/${SMARTCARD}`, created: true } });

@@ -44,7 +44,7 @@ export async function startStack(extraEnv: Record<string, string> = {}, options:
         body = JSON.stringify(options.body);
         headers['content-type'] ??= 'application/json';
       }
-      const res = await fetch(url + path, { method, headers, body });
+      const res = await fetch(url + path, { method, headers, body: typeof body === "string" || body === undefined ? body : new Uint8Array(body) });
       const raw = Buffer.from(await res.arrayBuffer());
       let parsed: unknown;
       if (raw.length > 0) {
