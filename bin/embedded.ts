@@ -6,10 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { startCore, type RunningCore } from '../core/app.js';
-import { ConfigError as CoreConfigError, loadCoreConfig } from '../core/config.js';
+import { loadCoreConfig } from '../core/config.js';
 import { createLogger } from '../core/log.js';
-import { ConfigError as GatewayConfigError, loadGatewayConfig } from '../gateway/config.js';
+import { loadGatewayConfig } from '../gateway/config.js';
 import { startGateway, type RunningGateway } from '../gateway/server.js';
+import { closeOnSignals, exitOnStartFailure } from './lifecycle.js';
 
 const DEV_TOKEN_LIFETIME = '12h';
 
@@ -62,29 +63,7 @@ async function main(): Promise<void> {
   }
   if (core.generatedJwtSecret) printWelcome(gateway.url, await devAdminToken(core.generatedJwtSecret, coreConfig.adminGroup));
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down: finishing in-flight requests');
-    setTimeout(() => process.exit(1), 30_000).unref();
-    gateway
-      .close()
-      .then(() => core.close())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          log.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  closeOnSignals(log, () => gateway.close().then(() => core.close()));
 }
 
-main().catch((err: unknown) => {
-  const known = err instanceof CoreConfigError || err instanceof GatewayConfigError || (err instanceof Error && /KeyRing|Ca/.test(err.name));
-  process.stderr.write(`cm: cannot start: ${known ? (err as Error).message : err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+main().catch(exitOnStartFailure('cm'));

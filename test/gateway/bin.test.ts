@@ -41,5 +41,5 @@ t.test('starts, serves, and stops on SIGTERM', async (t) => {
   t.equal(response.status, 200);
   gateway.child.kill('SIGTERM');
   t.equal(await gateway.exited, 0);
-  t.match(gateway.output().stdout, /gateway stopping/);
+  t.match(gateway.output().stdout, /shutting down: finishing in-flight calls/);
 });
