@@ -413,12 +413,25 @@ function migrate(db: Database.Database): void {
   }
 }
 
+interface PendingUnit {
+  work: (tx: Repositories) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (reason: unknown) => void;
+}
+
+/** Most units in one group commit: bounds how long the first waits for the last. */
+const MAX_GROUP = 256;
+
 export class SqliteStore implements Store {
   readonly read: Repositories;
   private readonly writer: Database.Database;
   private readonly reader: Database.Database;
   private readonly writes: Repositories;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Units of work waiting for the next group commit. */
+  private pending: PendingUnit[] = [];
+  /** The group commit under way, if any. */
+  private running: Promise<void> | undefined;
+  private readonly control: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'undo', Database.Statement>;
 
   constructor(path: string) {
     mkdirSync(dirname(path), { recursive: true });
@@ -432,23 +445,57 @@ export class SqliteStore implements Store {
     this.reader = new Database(path, { readonly: true });
     this.reader.pragma('busy_timeout = 5000');
     this.read = repositoriesOn(this.reader, templateCache);
+    this.control = {
+      begin: this.writer.prepare('BEGIN IMMEDIATE'),
+      commit: this.writer.prepare('COMMIT'),
+      rollback: this.writer.prepare('ROLLBACK'),
+      savepoint: this.writer.prepare('SAVEPOINT unit'),
+      release: this.writer.prepare('RELEASE unit'),
+      undo: this.writer.prepare('ROLLBACK TO unit'),
+    };
   }
 
+  /**
+   * Group commit: units of work queued while a commit is under way run together in the next
+   * database transaction, each inside its own savepoint, so one failing unit rolls back alone
+   * while the commit (the expensive part) is shared. Units run one after another, never
+   * interleaved; each unit's promise settles once the transaction holding it has committed.
+   */
   transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
-    const run = async (): Promise<T> => {
-      this.writer.exec('BEGIN IMMEDIATE');
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.running ??= this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      const group = this.pending.splice(0, MAX_GROUP);
+      const outcomes: { ok: boolean; value: unknown }[] = [];
+      this.control.begin.run();
       try {
-        const result = await work(this.writes);
-        this.writer.exec('COMMIT');
-        return result;
+        for (const unit of group) {
+          this.control.savepoint.run();
+          try {
+            const value = await unit.work(this.writes);
+            this.control.release.run();
+            outcomes.push({ ok: true, value });
+          } catch (err) {
+            this.control.undo.run();
+            this.control.release.run();
+            outcomes.push({ ok: false, value: err });
+          }
+        }
+        this.control.commit.run();
       } catch (err) {
-        if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
-        throw err;
+        // The commit itself (or the database) failed: nothing of this group was kept.
+        if (this.writer.inTransaction) this.control.rollback.run();
+        for (const unit of group) unit.reject(err);
+        continue;
       }
-    };
-    const result = this.queue.then(run, run);
-    this.queue = result.catch(() => undefined);
-    return result;
+      group.forEach((unit, i) => (outcomes[i]!.ok ? unit.resolve(outcomes[i]!.value) : unit.reject(outcomes[i]!.value)));
+    }
+    this.running = undefined;
   }
 
   async ping(): Promise<boolean> {
@@ -456,7 +503,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.queue;
+    await this.running;
     this.reader.close();
     this.writer.close();
   }
