@@ -6,7 +6,7 @@
 import { CmError, forbidden, invalidArgument, notFound, wrongState } from '../errors.js';
 import type { Repositories, Store } from '../storage/repository.js';
 import { auditEntry, type CallContext, type Clock } from './context.js';
-import { CARD_ISSUING_TYPES, isOpenForExecution, LIVE_CARD_STATUSES, RequestStatus, SmartcardStatus, UserPinOption } from './enums.js';
+import { CARD_ISSUING_TYPES, isOpenForExecution, LIVE_CARD_STATUSES, SmartcardStatus, UserPinOption } from './enums.js';
 import { cardIdGuid, cardIdHex, parseGuid, requireBase64, requireGuid, requireHex } from './ids.js';
 import { mayExecute, maySeeRequest } from './policy.js';
 import { cardOfRequest, visibleRequest } from './smartcards.js';
@@ -83,6 +83,8 @@ function checkChallengeSize(template: ProfileTemplate, challenge: Buffer): void 
   }
 }
 
+const limitExceeded = () => new CmError('LIMIT_EXCEEDED', 'This request has had all the challenge-responses it may have.');
+
 export class CardSecretService {
   private readonly maxResponses: number;
 
@@ -92,7 +94,7 @@ export class CardSecretService {
     private readonly crypto: CardCrypto,
     private readonly keys: MasterKeys,
     private readonly vault: PinVault,
-    private readonly expireIfDue: (requestUuid: string) => Promise<void>,
+    private readonly expiry: { isDue(request: RequestRecord): boolean; abandonExpired(): Promise<number> },
     options: { maxResponsesPerRequest: number },
   ) {
     this.maxResponses = options.maxResponsesPerRequest;
@@ -119,13 +121,13 @@ export class CardSecretService {
       ).finally(() => key.fill(0));
 
       await this.store.transaction(async (tx) => {
-        const request = await this.stillOpen(tx, target.request.uuid);
-        this.checkLimit(request);
-        request.responsesIssued++;
-        if (request.status === RequestStatus.Approved) request.status = RequestStatus.Executing;
-        await tx.requests.update(request);
+        if (!(await tx.requests.markExecuted(target.request.uuid, { limit: this.maxResponses }))) {
+          // Closed or at its limit since the checks above: say which.
+          await this.stillOpen(tx, target.request.uuid);
+          throw limitExceeded();
+        }
         await tx.audit.append(
-          auditEntry(ctx, this.clock.now(), 'GetAuthenticationResponse', 'Succeeded', { requestUuid: request.uuid, smartcardUuid: target.card.uuid }, {
+          auditEntry(ctx, this.clock.now(), 'GetAuthenticationResponse', 'Succeeded', { requestUuid: target.request.uuid, smartcardUuid: target.card.uuid }, {
             diversified: input.diversified,
             keyVersion: input.diversified ? target.card.keyVersion : 0,
             challengeLength: challenge.length,
@@ -153,13 +155,9 @@ export class CardSecretService {
         .diversify({ alg: config.adminKeyAlgorithm, master, cardId: cardIdGuid(ref.cardId) })
         .finally(() => master.fill(0));
       await this.store.transaction(async (tx) => {
-        const request = await this.stillOpen(tx, target.request.uuid);
-        if (request.status === RequestStatus.Approved) {
-          request.status = RequestStatus.Executing;
-          await tx.requests.update(request);
-        }
+        await this.markExecuted(tx, target.request.uuid);
         await tx.audit.append(
-          auditEntry(ctx, this.clock.now(), 'GetDiversifiedKey', 'Succeeded', { requestUuid: request.uuid, smartcardUuid: target.card.uuid }, {
+          auditEntry(ctx, this.clock.now(), 'GetDiversifiedKey', 'Succeeded', { requestUuid: target.request.uuid, smartcardUuid: target.card.uuid }, {
             keyVersion: target.card.keyVersion,
             keyLength: adminKeyLength(config.adminKeyAlgorithm),
           }),
@@ -189,7 +187,8 @@ export class CardSecretService {
       const policy = { length: config.userPinPolicy.serverPinLength, characterSet: config.userPinPolicy.characterSet };
       const fresh = await this.crypto.generatePin(policy);
       return this.store.transaction(async (tx) => {
-        const request = await this.stillOpen(tx, target.request.uuid);
+        await this.markExecuted(tx, target.request.uuid);
+        const request = target.request;
         let pin = fresh;
         if (config.userPinOption === UserPinOption.ServerDistributed) {
           // Generated once per (card, request): a concurrent first call may have stored one already.
@@ -200,10 +199,6 @@ export class CardSecretService {
             await tx.pins.put(target.card.uuid, request.uuid, version, this.vault.seal(version, target.card.uuid, pin));
           }
         }
-        if (request.status === RequestStatus.Approved) {
-          request.status = RequestStatus.Executing;
-          await tx.requests.update(request);
-        }
         await tx.audit.append(auditEntry(ctx, this.clock.now(), 'GetServerProposedPin', 'Succeeded', refs, detail));
         return pin;
       });
@@ -212,10 +207,13 @@ export class CardSecretService {
 
   /** SPEC 3, in order: visible 404, executor 403, state 409, cardid/atr 409 CARD_MISMATCH. */
   private async checkedTarget(ctx: CallContext, ref: { requestUuid: string; smartcardUuid: string; cardId: string; atr: string }): Promise<Target> {
-    await this.expireIfDue(ref.requestUuid);
     const { request, template } = await visibleRequest(this.store.read, ctx, ref.requestUuid);
     const card = await cardOfRequest(this.store.read, request, ref.smartcardUuid);
     if (!mayExecute(ctx.caller, template, request)) throw forbidden('Only an executor of the request receives key material or PINs.');
+    if (this.expiry.isDue(request)) {
+      await this.expiry.abandonExpired();
+      throw wrongState('The request was open too long and has been abandoned.');
+    }
     if (!isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
     if (!LIVE_CARD_STATUSES.has(card.status)) throw wrongState('The smart card is not Assigned, Active or Suspended.');
     if (card.cardId !== ref.cardId || (ref.atr && card.atr && card.atr !== ref.atr)) {
@@ -225,16 +223,19 @@ export class CardSecretService {
   }
 
   private checkLimit(request: RequestRecord): void {
-    if (this.maxResponses > 0 && request.responsesIssued >= this.maxResponses) {
-      throw new CmError('LIMIT_EXCEEDED', 'This request has had all the challenge-responses it may have.');
-    }
+    if (this.maxResponses > 0 && request.responsesIssued >= this.maxResponses) throw limitExceeded();
   }
 
   /** Re-reads the request inside the writing transaction: it may have changed meanwhile. */
   private async stillOpen(tx: Repositories, requestUuid: string): Promise<RequestRecord> {
-    const request = await tx.requests.get(requestUuid);
+    const request = await tx.requests.get(requestUuid, false);
     if (!request || !isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
     return request;
+  }
+
+  /** Records an execute operation (Approved -> Executing); 409 when the request closed meanwhile. */
+  private async markExecuted(tx: Repositories, requestUuid: string): Promise<void> {
+    if (!(await tx.requests.markExecuted(requestUuid))) throw wrongState('The request is not Approved or Executing.');
   }
 
   /** The card-only PIN path: the caller's newest open request on the card that they may execute. */

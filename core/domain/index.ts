@@ -49,7 +49,7 @@ export function createDomain(options: DomainOptions): Domain {
     requests,
     smartcards,
     certificates,
-    cardSecrets: new CardSecretService(options.store, clock, options.crypto, options.keys, options.vault, expireIfDue, {
+    cardSecrets: new CardSecretService(options.store, clock, options.crypto, options.keys, options.vault, requests, {
       maxResponsesPerRequest: options.maxResponsesPerRequest,
     }),
     audit: new AuditService(options.store),

@@ -293,10 +293,15 @@ export class RequestService {
     return new Date(this.clock.now().getTime() - this.requestTtlHours * 3_600_000).toISOString();
   }
 
-  /** Abandons one request if it has been open longer than CM_REQUEST_TTL_HOURS. */
+  /** Whether the request is open and older than CM_REQUEST_TTL_HOURS: due to be abandoned. */
+  isDue(request: RequestRecord): boolean {
+    return isOpenForExecution(request.status) && request.submitted < this.ttlCutoff();
+  }
+
+  /** Abandons one request if it is due. */
   async expireIfDue(uuid: string): Promise<void> {
-    const request = await this.store.read.requests.get(uuid);
-    if (request && isOpenForExecution(request.status) && request.submitted < this.ttlCutoff()) await this.abandonExpired();
+    const request = await this.store.read.requests.get(uuid, false);
+    if (request && this.isDue(request)) await this.abandonExpired();
   }
 
   /** SPEC 3: Approved or Executing requests older than the TTL are abandoned by the service. */

@@ -46,9 +46,9 @@ export interface LoadedRequest {
   template: ProfileTemplate;
 }
 
-/** Loads a request the caller may see, or 404. */
+/** Loads a request the caller may see (its approvals not loaded), or 404. */
 export async function visibleRequest(tx: Repositories, ctx: CallContext, requestUuid: string): Promise<LoadedRequest> {
-  const request = await tx.requests.get(requestUuid);
+  const request = await tx.requests.get(requestUuid, false);
   const template = request && (await tx.templates.get(request.profileTemplateUuid));
   if (!request || !template || !maySeeRequest(ctx.caller, template, request)) throw notFound('The request');
   return { request, template };

@@ -27,7 +27,8 @@ export interface RequestFilter {
 }
 
 export interface RequestRepository {
-  get(uuid: string): Promise<RequestRecord | undefined>;
+  /** With `withApprovals` false the approvals are left empty (hot paths that do not need them). */
+  get(uuid: string, withApprovals?: boolean): Promise<RequestRecord | undefined>;
   list(filter: RequestFilter): Promise<RequestRecord[]>;
   /** Requests naming the card as new or old card, newest first. */
   listByCard(smartcardUuid: string): Promise<RequestRecord[]>;
@@ -39,6 +40,12 @@ export interface RequestRepository {
   /** Writes every field but the approvals, which `addApproval` appends. */
   update(request: RequestRecord): Promise<void>;
   addApproval(requestUuid: string, approval: RequestRecord['approvals'][number]): Promise<void>;
+  /**
+   * An execute operation on an open request: Approved becomes Executing. With `countResponse`,
+   * also counts one more challenge-response, unless `limit` (0 = none) is reached. False when
+   * the request is not open, or the limit was reached.
+   */
+  markExecuted(uuid: string, countResponse?: { limit: number }): Promise<boolean>;
 }
 
 export interface SmartcardRepository {

@@ -109,7 +109,7 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache): Re
   const s = new Statements(db);
   const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
-  const requestFromRow = (row: Row): RequestRecord => ({
+  const requestFromRow = (row: Row, withApprovals = true): RequestRecord => ({
     uuid: row.uuid as string,
     requestType: row.request_type as number,
     status: row.status as number,
@@ -131,7 +131,7 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache): Re
     comment: row.comment as string,
     dataCollection: JSON.parse(row.data_collection as string),
     responsesIssued: row.responses_issued as number,
-    approvals: (
+    approvals: !withApprovals ? [] : (
       s
         .get('SELECT approver_uuid, approved, comment, at FROM request_approvals WHERE request_uuid = ? ORDER BY at, approver_uuid')
         .all(row.uuid) as Row[]
@@ -184,9 +184,9 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache): Re
     },
 
     requests: {
-      async get(uuid) {
+      async get(uuid, withApprovals = true) {
         const row = s.get(`SELECT ${REQUEST_COLUMNS} FROM requests WHERE uuid = ?`).get(uuid) as Row | undefined;
-        return row ? requestFromRow(row) : undefined;
+        return row ? requestFromRow(row, withApprovals) : undefined;
       },
       async list(filter: RequestFilter) {
         const where: string[] = [];
@@ -200,9 +200,7 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache): Re
           params.push(filter.status);
         }
         const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-        return (s.get(`SELECT ${REQUEST_COLUMNS} FROM requests ${clause} ORDER BY submitted DESC, uuid`).all(...params) as Row[]).map(
-          requestFromRow,
-        );
+        return (s.get(`SELECT ${REQUEST_COLUMNS} FROM requests ${clause} ORDER BY submitted DESC, uuid`).all(...params) as Row[]).map((row) => requestFromRow(row));
       },
       async listByCard(smartcardUuid) {
         return (
@@ -213,7 +211,7 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache): Re
                ORDER BY submitted DESC, uuid`,
             )
             .all(smartcardUuid, smartcardUuid) as Row[]
-        ).map(requestFromRow);
+        ).map((row) => requestFromRow(row));
       },
       async existsOpen(templateUuid, types, targetUserUuid) {
         if (types.length === 0) return false;
@@ -234,7 +232,7 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache): Re
           s
             .get(`SELECT ${REQUEST_COLUMNS} FROM requests WHERE status IN (3, 4) AND submitted < ? ORDER BY submitted`)
             .all(submittedBefore) as Row[]
-        ).map(requestFromRow);
+        ).map((row) => requestFromRow(row));
       },
       async insert(r) {
         s.get(`INSERT INTO requests (${REQUEST_COLUMNS}) VALUES (${placeholders(21)})`).run(...requestParams(r));
@@ -248,6 +246,18 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache): Re
            old_smartcard_uuid = ?, new_profile_uuid = ?, old_profile_uuid = ?, priority = ?, comment = ?,
            data_collection = ?, responses_issued = ? WHERE uuid = ?`,
         ).run(...rest, uuid);
+      },
+      async markExecuted(uuid, countResponse) {
+        const limit = countResponse?.limit ?? 0;
+        return (
+          s
+            .get(
+              `UPDATE requests SET status = CASE status WHEN 3 THEN 4 ELSE status END,
+               responses_issued = responses_issued + ?
+               WHERE uuid = ? AND status IN (3, 4) AND (? = 0 OR responses_issued < ?)`,
+            )
+            .run(countResponse ? 1 : 0, uuid, limit, limit).changes === 1
+        );
       },
       async addApproval(requestUuid, a) {
         s.get('INSERT INTO request_approvals (request_uuid, approver_uuid, approved, comment, at) VALUES (?, ?, ?, ?, ?)').run(
@@ -419,6 +429,9 @@ interface PendingUnit {
   reject: (reason: unknown) => void;
 }
 
+/** Page cache per connection, KiB. */
+const CACHE_KIB = 32 * 1024;
+
 /** Most units in one group commit: bounds how long the first waits for the last. */
 const MAX_GROUP = 256;
 
@@ -439,11 +452,14 @@ export class SqliteStore implements Store {
     this.writer.pragma('journal_mode = WAL');
     this.writer.pragma('synchronous = NORMAL');
     this.writer.pragma('busy_timeout = 5000');
+    // A larger page cache keeps the indexes of a million-card database in memory.
+    this.writer.pragma(`cache_size = -${CACHE_KIB}`);
     migrate(this.writer);
     const templateCache: TemplateCache = new Map();
     this.writes = repositoriesOn(this.writer, templateCache);
     this.reader = new Database(path, { readonly: true });
     this.reader.pragma('busy_timeout = 5000');
+    this.reader.pragma(`cache_size = -${CACHE_KIB}`);
     this.read = repositoriesOn(this.reader, templateCache);
     this.control = {
       begin: this.writer.prepare('BEGIN IMMEDIATE'),

@@ -138,7 +138,10 @@ t.test('the checks of SPEC 3, in their order, each audited when refused', async 
   t.equal((await get(`${base}/authenticationresponse`, { cardid: card.cardId, challenge: Buffer.alloc(72).toString('base64'), diversified: 'false' })).status, 400, 'over 64 bytes');
   t.equal((await get(`${BASE}/smartcards/${cardUuid}/serverproposedpin`, { cardid: card.cardId, challenge: chal })).status, 204, 'UserProvided PIN: no content');
 
-  for (let i = 0; i < 2; i++) t.equal((await get(`${base}/authenticationresponse`, { cardid: card.cardId, challenge: chal, diversified: 'false' })).status, 200);
+  for (let i = 0; i < 2; i++) {
+    const answer = await get(`${base}/authenticationresponse`, { cardid: card.cardId, challenge: chal, diversified: 'false' });
+    t.equal(answer.status, 200, `response ${i + 1} of the 2 allowed: ${JSON.stringify(answer.body)}`);
+  }
   const limited = await get(`${base}/authenticationresponse`, { cardid: card.cardId, challenge: chal, diversified: 'false' });
   t.equal(limited.status, 409);
   t.equal(limited.body.Code, 'LIMIT_EXCEEDED');
