@@ -30,7 +30,7 @@ export interface RequestRepository {
   /** With `withApprovals` false the approvals are left empty (hot paths that do not need them). */
   get(uuid: string, withApprovals?: boolean): Promise<RequestRecord | undefined>;
   list(filter: RequestFilter): Promise<RequestRecord[]>;
-  /** Requests naming the card as new or old card, newest first. */
+  /** Requests naming the card as new or old card, newest first (approvals not loaded). */
   listByCard(smartcardUuid: string): Promise<RequestRecord[]>;
   /** Whether an Approved or Executing request of one of `types` on the template exists (for `targetUserUuid` when given). */
   existsOpen(templateUuid: string, types: number[], targetUserUuid?: string): Promise<boolean>;
