@@ -10,7 +10,7 @@ import { CARD_ISSUING_TYPES, isOpenForExecution, LIVE_CARD_STATUSES, SmartcardSt
 import { cardIdGuid, cardIdHex, parseGuid, requireBase64, requireGuid, requireHex } from './ids.js';
 import { mayExecute, maySeeRequest } from './policy.js';
 import { cardOfRequest, visibleRequest } from './smartcards.js';
-import { adminKeyLength } from './template-input.js';
+import { blockSizeOf, keyLengthOf } from '../../workers/crypto/admin-key.js';
 import type { AdminKeyAlgorithm, ProfileTemplate, RequestRecord, SmartcardRecord } from './types.js';
 
 /** What the domain needs from the crypto workers; core/crypto/pool.ts provides it. */
@@ -77,7 +77,7 @@ function challengeBytes(text: string): Buffer {
 
 /** SPEC 8: whole blocks of the template's algorithm, 8 (3DES) or 16 (AES) to 64 bytes. */
 function checkChallengeSize(template: ProfileTemplate, challenge: Buffer): void {
-  const block = template.smartcardConfiguration.adminKeyAlgorithm === '3DES' ? 8 : 16;
+  const block = blockSizeOf(template.smartcardConfiguration.adminKeyAlgorithm);
   if (challenge.length < block || challenge.length > 64 || challenge.length % block !== 0) {
     throw invalidArgument(`challenge must be whole ${block}-byte blocks, ${block} to 64 bytes.`);
   }
@@ -159,7 +159,7 @@ export class CardSecretService {
         await tx.audit.append(
           auditEntry(ctx, this.clock.now(), 'GetDiversifiedKey', 'Succeeded', { requestUuid: target.request.uuid, smartcardUuid: target.card.uuid }, {
             keyVersion: target.card.keyVersion,
-            keyLength: adminKeyLength(config.adminKeyAlgorithm),
+            keyLength: keyLengthOf(config.adminKeyAlgorithm),
           }),
         );
       });

@@ -4,24 +4,13 @@
 import { invalidArgument } from '../errors.js';
 import { requestTypeFromName, REQUEST_TYPE_NAMES, PinCharacterSet, UserPinOption } from './enums.js';
 import { parseGuid, requireHex } from './ids.js';
+import { keyLengthOf, parseAdminKeyAlgorithm } from '../../workers/crypto/admin-key.js';
 import type {
-  AdminKeyAlgorithm,
   CertificateTemplate,
   ProfileTemplate,
   SmartcardConfiguration,
   WorkflowPolicy,
 } from './types.js';
-
-const ADMIN_KEY_LENGTHS: Record<AdminKeyAlgorithm, number> = { '3DES': 24, AES128: 16, AES192: 24, AES256: 32 };
-
-export function parseAdminKeyAlgorithm(text: string): AdminKeyAlgorithm | undefined {
-  const upper = text.toUpperCase();
-  return upper in ADMIN_KEY_LENGTHS ? (upper as AdminKeyAlgorithm) : undefined;
-}
-
-export function adminKeyLength(algorithm: AdminKeyAlgorithm): number {
-  return ADMIN_KEY_LENGTHS[algorithm];
-}
 
 /** Fields of a template as they may arrive: anything may be missing or zero. */
 export interface TemplateInput {
@@ -78,7 +67,7 @@ function configuration(input: NonNullable<TemplateInput['smartcardConfiguration'
   const c = input ?? {};
   const algorithm = c.adminKeyAlgorithm ? parseAdminKeyAlgorithm(c.adminKeyAlgorithm) : '3DES';
   if (!algorithm) throw invalidArgument('SmartcardConfiguration.AdminKeyAlgorithm must be 3DES, AES128, AES192 or AES256.');
-  const keyLength = adminKeyLength(algorithm);
+  const keyLength = keyLengthOf(algorithm);
   const defaultAdminKeyHex =
     c.defaultAdminKeyHex === undefined || c.defaultAdminKeyHex === ''
       ? '00'.repeat(keyLength)

@@ -1,7 +1,8 @@
 // The domain's records. Field names follow the proto messages (camelCase of SPEC section 5),
 // so the gRPC edge can hand them out without reshaping; internal fields are marked.
 
-export type AdminKeyAlgorithm = '3DES' | 'AES128' | 'AES192' | 'AES256';
+export type { AdminKeyAlgorithm } from '../../workers/crypto/admin-key.js';
+import type { AdminKeyAlgorithm } from '../../workers/crypto/admin-key.js';
 
 export interface DataCollectionItem {
   name: string;

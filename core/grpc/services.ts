@@ -1,7 +1,6 @@
 // The cm.v1 service implementations: one line of translation per RPC between the proto
 // messages and the domain services, which do all the work.
 
-import type * as grpc from '@grpc/grpc-js';
 import type { AuditServiceHandlers } from '../../proto/gen/cm/v1/AuditService.js';
 import type { ProfileTemplateServiceHandlers } from '../../proto/gen/cm/v1/ProfileTemplateService.js';
 import type { RequestServiceHandlers } from '../../proto/gen/cm/v1/RequestService.js';
@@ -97,5 +96,3 @@ export function auditHandlers(edge: CallEdge, d: Domain): AuditServiceHandlers {
     ListAuditRecords: unary(edge, 'ListAuditRecords', async (req, ctx) => ({ records: await d.audit.list(ctx, req) })),
   };
 }
-
-export type AnyHandlers = grpc.UntypedServiceImplementation;
