@@ -34,12 +34,6 @@ const WORKER_FILE = fileURLToPath(
 
 const DEFAULT_MAX_BATCH = 64;
 
-/**
- * Kinds whose single job costs far more than a pool round trip (an RSA signature is ~270 us)
- * go one job per task, so that the threads share them instead of one thread taking a batch.
- */
-const ONE_JOB_PER_TASK: ReadonlySet<TaskKind> = new Set(['issue', 'crl']);
-
 interface Pending {
   job: object;
   resolve: (value: unknown) => void;
@@ -142,7 +136,7 @@ export class CryptoPool {
       let queue = this.#queues.get(kind);
       if (!queue) this.#queues.set(kind, (queue = []));
       queue.push({ job: packed, resolve: resolve as (value: unknown) => void, reject });
-      if (queue.length >= this.#batchLimit(kind)) this.#dispatch(kind);
+      if (queue.length >= this.#maxBatch) this.#dispatch(kind);
       else this.#scheduleFlush();
     });
   }
@@ -166,19 +160,10 @@ export class CryptoPool {
     for (const kind of this.#queues.keys()) this.#dispatch(kind);
   }
 
-  #batchLimit(kind: TaskKind): number {
-    return ONE_JOB_PER_TASK.has(kind) ? 1 : this.#maxBatch;
-  }
-
   #dispatch(kind: TaskKind): void {
     const queue = this.#queues.get(kind);
     if (!queue || queue.length === 0) return;
     this.#queues.delete(kind);
-    const limit = this.#batchLimit(kind);
-    for (let i = 0; i < queue.length; i += limit) this.#send(kind, queue.slice(i, i + limit));
-  }
-
-  #send(kind: TaskKind, queue: Pending[]): void {
     const task = { kind, jobs: queue.map((p) => p.job) } as BatchTask;
     this.#tasksRun++;
     const done = this.#execute(task).then(
