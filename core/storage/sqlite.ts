@@ -430,7 +430,7 @@ interface PendingUnit {
 }
 
 /** Page cache per connection, KiB. */
-const CACHE_KIB = 32 * 1024;
+const CACHE_KIB = 16 * 1024;
 
 /** Most units in one group commit: bounds how long the first waits for the last. */
 const MAX_GROUP = 256;
