@@ -1,0 +1,55 @@
+// The benchmark is not part of CI, but this smoke run of it is, so that it cannot rot: the whole
+// bench (baselines, seeding through the API, the SQLite filler, every scenario, the report) runs
+// from the sources with tiny sizes, and the test checks only that it completes and prints the
+// table with every row. No figure is asserted: timings on a shared CI machine mean nothing.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const ROWS = [
+  'baseline: Fastify hello-world',
+  'baseline: Fastify -> grpc-js unary no-op',
+  'grpc-js unary no-op, direct (no HTTP)',
+  'raw RSA-2048 signatures, CA key, 1 thread',
+  'raw RSA-2048 signatures, CA key, 2 threads',
+  'REST authenticationresponse',
+  'REST authenticationresponse, inline crypto',
+  'REST serverproposedpin (Randomized)',
+  'REST bind a card, 100 cards',
+  'REST read a card, 100 cards',
+  'REST certificatedata (1 RSA-2048 CSR)',
+  'gRPC GetAuthenticationResponse, unary',
+  'gRPC ComputeAuthenticationResponses, stream items',
+  'REST bind a card, 1,000 cards',
+  'REST read a card, 1,000 cards',
+];
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function runSmoke(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+t.test('npm run bench, smoke profile: completes and prints the table with every row', async (t) => {
+  const { code, stdout, stderr } = await runSmoke();
+  t.equal(code, 0, 'the bench exits 0', { stderr: stderr.split('\n').slice(-20).join('\n') });
+  t.match(stdout, /^\| scenario \| in flight \| ops\/s \| p50 ms \| p99 ms \| errors \| peak RSS MB \|/m, 'the table header');
+  for (const row of ROWS) {
+    // A row with figures: label, in flight, then a number of operations per second.
+    t.match(stdout, new RegExp(`^\\| ${escape(row)} \\| \\d+ \\| [\\d,]+ \\|`, 'm'), row);
+  }
+  t.match(stdout, /^Targets/m, 'the targets follow the table');
+});
