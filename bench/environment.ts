@@ -1,10 +1,12 @@
 // What the service under test runs with: a temp folder holding its SQLite database, its logs and
 // a CA made for this run, and an environment (SPEC 11) that sets every secret explicitly, so that
 // the bench knows the token secret and the CA key it measures raw signatures with.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism, cpus, release, tmpdir, totalmem, type } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createSelfSignedCa } from '../core/ca/ca-store.js';
 
 export interface BenchEnvironment {
@@ -54,4 +56,20 @@ export function prepareEnvironment(options: { logLevel: string }): BenchEnvironm
     }),
     logFile: (name) => join(dir, `${name}.log`),
   };
+}
+
+/** The commit measured, when the bench runs in a git checkout (read-only git commands). */
+export function sourceVersion(): string {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dirname(fileURLToPath(import.meta.url)), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    const commit = git('rev-parse', '--short', 'HEAD');
+    return git('status', '--porcelain', '--untracked-files=no') ? `${commit} with uncommitted changes` : commit;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+export function machineLine(): string {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  return `${cpu}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${type()} ${release()}, Node ${process.version}`;
 }

@@ -186,3 +186,24 @@ export function formatDrift(start: Map<RowId, Measurement>, end: Map<RowId, Meas
     drifted ? ' More than 10% apart: the machine changed speed during the run, so ratios between early and late rows are unreliable.' : ''
   }`;
 }
+
+export interface ProcessMemory {
+  name: string;
+  startBytes?: number;
+  peakBytes?: number;
+  endUsage?: NodeJS.MemoryUsage;
+}
+
+/** Where each server process's memory went: to explain the RSS column. */
+export function formatMemory(memory: readonly ProcessMemory[]): string {
+  const mb = (bytes: number | undefined) => (bytes === undefined ? '-' : (bytes / 1048576).toFixed(0));
+  return [
+    'Memory of each server process (MB): RSS after start-up, peak RSS over its life (VmHWM, seeding included),',
+    "and at the end the main thread's V8 heap and the memory outside it (buffers, SQLite, worker threads are in RSS only):",
+    ...memory.map((m) => {
+      const u = m.endUsage;
+      const end = u ? `; end: rss ${mb(u.rss)}, heap ${mb(u.heapUsed)} used of ${mb(u.heapTotal)}, external ${mb(u.external)} (array buffers ${mb(u.arrayBuffers)})` : '';
+      return `  ${m.name.padEnd(20)} start ${mb(m.startBytes)}, peak ${mb(m.peakBytes)}${end}`;
+    }),
+  ].join('\n');
+}
