@@ -2,6 +2,7 @@
 // PKCS#10 requests by the embedded CA, reads, and the certificate side of the card life cycle
 // (hold, release, revoke) that the CRL reflects.
 
+import type { IssuedJobResult as IssuedCertificate } from '../../workers/ca/jobs.js';
 import { forbidden, invalidArgument, wrongState } from '../errors.js';
 import type { Repositories, Store } from '../storage/repository.js';
 import { auditEntry, type CallContext, type Clock } from './context.js';
@@ -18,16 +19,6 @@ const REASON = { CessationOfOperation: 5, CertificateHold: 6, PrivilegeWithdrawn
 
 export const KEY_STORAGE_PROVIDER = 'Microsoft Smart Card Key Storage Provider';
 const MAX_CSR_TEXT = 16 * 1024;
-
-export interface IssuedCertificate {
-  der: Uint8Array;
-  pkcs7Der: Uint8Array;
-  serialHex: string;
-  thumbprintHex: string;
-  notBefore: string;
-  notAfter: string;
-  issuerDn: string;
-}
 
 /** The CA as the domain needs it; core/ca wires the embedded CA and the worker pool behind it. */
 export interface CertificateAuthority {
