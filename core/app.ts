@@ -64,7 +64,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     }
     const verifier = new TokenVerifier({ ...jwt, adminGroup: config.adminGroup });
     const ca = await loadOrCreateCa(config.ca ?? { dir: dataDirOf(config) });
-    const workers = (pool = new CryptoPool({ threads: config.workers }));
+    const workers = (pool = new CryptoPool({ threads: config.workers, mode: config.cryptoMode }));
     const domain = createDomain({
       ca: poolCertificateAuthority(ca, workers, config.publicUrl),
       store,

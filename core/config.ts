@@ -23,6 +23,8 @@ export interface CoreConfig {
   masterKeysFile?: string;
   adminGroup: string;
   workers: number;
+  /** CM_CRYPTO_MODE (extension): `pool` (worker threads) or `inline` (on the main thread). */
+  cryptoMode: CryptoMode;
   tls?: { certPem: Buffer; keyPem: Buffer; caPem?: Buffer };
   publicUrl: string;
   ca?: { certPath: string; keyPath: string };
@@ -40,6 +42,9 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+export type CryptoMode = 'pool' | 'inline';
+const CRYPTO_MODES: readonly CryptoMode[] = ['pool', 'inline'];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -71,6 +76,12 @@ export function envLogLevel(env: Env): string {
   const level = envString(env, 'CM_LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(level)) throw new ConfigError(`CM_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
   return level;
+}
+
+export function envCryptoMode(env: Env): CryptoMode {
+  const mode = (envString(env, 'CM_CRYPTO_MODE') ?? 'pool').toLowerCase();
+  if (!(CRYPTO_MODES as readonly string[]).includes(mode)) throw new ConfigError(`CM_CRYPTO_MODE must be one of ${CRYPTO_MODES.join(', ')}.`);
+  return mode as CryptoMode;
 }
 
 export function envTls(env: Env): CoreConfig['tls'] {
@@ -142,6 +153,7 @@ export function loadCoreConfig(env: Env = process.env, options: { embedded: bool
     masterKeysFile,
     adminGroup: envString(env, 'CM_ADMIN_GROUP') ?? 'cm-admins',
     workers: envInteger(env, 'CM_WORKERS', availableParallelism(), 1, 64),
+    cryptoMode: envCryptoMode(env),
     tls,
     publicUrl,
     ca: caCert && caKey ? { certPath: caCert, keyPath: caKey } : undefined,

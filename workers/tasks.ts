@@ -13,6 +13,7 @@ import {
 import { generatePin, type PinPolicy } from './crypto/pin.js';
 import { CaError } from './ca/csr.js';
 import { issueFromRequest, signCrl, type CrlJob, type IssuedJobResult, type IssueJob } from './ca/jobs.js';
+import type { CaNotLoaded } from './ca/loaded-cas.js';
 
 /** Challenge-response with the template's default admin key. */
 export interface DefaultKeyRespondJob {
@@ -49,8 +50,8 @@ export interface TaskValues {
   respond: Uint8Array;
   diversify: Uint8Array;
   pin: string;
-  issue: IssuedJobResult;
-  crl: Uint8Array;
+  issue: IssuedJobResult | CaNotLoaded;
+  crl: Uint8Array | CaNotLoaded;
 }
 
 export type TaskKind = keyof TaskJobs;
@@ -132,14 +133,20 @@ export function runBatch<K extends TaskKind>(task: BatchTask<K>): Array<JobResul
 }
 
 /**
- * The pool's entry. The results' buffers are transferred rather than cloned, so no copy of a
- * derived key stays behind in this thread.
+ * The pool's entry. The results' buffers (a result's own, or its fields' one level down, as in
+ * an issued certificate) are transferred rather than cloned, so no copy of a derived key stays
+ * behind in this thread. Every handler returns bytes in exact-size buffers of their own.
  */
 export default function runTask(task: BatchTask): unknown {
   const results = runBatch(task);
   const buffers = new Set<ArrayBuffer>();
   for (const r of results) {
-    if (r.ok && r.value instanceof Uint8Array) buffers.add(r.value.buffer as ArrayBuffer);
+    if (!r.ok) continue;
+    if (r.value instanceof Uint8Array) {
+      buffers.add(r.value.buffer as ArrayBuffer);
+    } else if (typeof r.value === 'object' && r.value !== null) {
+      for (const field of Object.values(r.value)) if (field instanceof Uint8Array) buffers.add(field.buffer as ArrayBuffer);
+    }
   }
   return move({ [transferableSymbol]: [...buffers], [valueSymbol]: results });
 }

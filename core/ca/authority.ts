@@ -1,25 +1,45 @@
 // The embedded CA as the domain sees it: issuance and CRL signing sent to the worker pool,
-// with the CA's key material loaded once at start-up (core/ca/ca-store.ts).
+// with the CA's key material loaded once at start-up (core/ca/ca-store.ts). Jobs name the CA by
+// id; a pool thread that does not have the CA yet answers so, and only then is the job sent
+// again with the CA's certificate, key and chain, which that thread keeps (workers/ca/loaded-cas.ts).
 
 import type { CertificateAuthority } from '../domain/certificates.js';
 import type { CryptoPool } from '../crypto/pool.js';
+import { CmError } from '../errors.js';
 import { toPem } from '../../workers/ca/csr.js';
+import type { IssuedJobResult } from '../../workers/ca/jobs.js';
+import { caIdOf, isCaNotLoaded, type CaNotLoaded, type CaReference } from '../../workers/ca/loaded-cas.js';
+import type { TaskJobs, TaskValues } from '../../workers/tasks.js';
 import type { CaMaterial } from './ca-store.js';
 
 /** How long a CRL is good for; clients fetch a new one before nextUpdate. */
 const CRL_VALIDITY_MS = 24 * 3_600_000;
 
+type CaJobKind = 'issue' | 'crl';
+
 export function poolCertificateAuthority(ca: CaMaterial, pool: CryptoPool, publicUrl: string): CertificateAuthority {
-  const chainPem = ca.chainDer.map((der) => toPem('CERTIFICATE', der)).join('');
+  const caId = caIdOf(ca.certDer);
+  const material: Required<CaReference> = {
+    caId,
+    caCertPem: ca.certPem,
+    caKeyPem: ca.keyPem,
+    chainPem: ca.chainDer.map((der) => toPem('CERTIFICATE', der)).join(''),
+  };
+
+  async function run<K extends CaJobKind>(kind: K, job: Omit<TaskJobs[K], keyof CaReference>): Promise<Exclude<TaskValues[K], CaNotLoaded>> {
+    const first = await pool.run(kind, { ...job, caId } as TaskJobs[K]);
+    if (!isCaNotLoaded(first)) return first as Exclude<TaskValues[K], CaNotLoaded>;
+    const again = await pool.run(kind, { ...job, ...material } as TaskJobs[K]);
+    if (isCaNotLoaded(again)) throw new CmError('INTERNAL', 'the crypto worker did not load the CA');
+    return again as Exclude<TaskValues[K], CaNotLoaded>;
+  }
+
   return {
-    issue: ({ csr, template, subjectDn, upn }) =>
-      pool.run('issue', {
+    issue: ({ csr, template, subjectDn, upn }): Promise<IssuedJobResult> =>
+      run('issue', {
         csr,
         keyAlgorithmName: template.keyAlgorithmName,
         keySize: template.keySize,
-        caCertPem: ca.certPem,
-        caKeyPem: ca.keyPem,
-        chainPem,
         subjectDn,
         validityDays: template.validityDays,
         keyUsages: template.keyUsages,
@@ -28,9 +48,7 @@ export function poolCertificateAuthority(ca: CaMaterial, pool: CryptoPool, publi
       }),
     signCrl: async ({ entries, crlNumber, now }) =>
       Buffer.from(
-        await pool.run('crl', {
-          caCertPem: ca.certPem,
-          caKeyPem: ca.keyPem,
+        await run('crl', {
           entriesJson: JSON.stringify(entries),
           thisUpdate: now.toISOString(),
           nextUpdate: new Date(now.getTime() + CRL_VALIDITY_MS).toISOString(),

@@ -14,6 +14,9 @@ import { visibleRequest } from './smartcards.js';
 import type { CertificateRecord, CertificateTemplate, RequestRecord } from './types.js';
 import { CertificateStatus, NIL_UUID } from './types.js';
 
+// The worker's result bytes arrive in buffers of their own (transferred): viewed, not copied.
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
 /** RFC 5280 CRLReason codes used here. */
 const REASON = { CessationOfOperation: 5, CertificateHold: 6, PrivilegeWithdrawn: 9 } as const;
 
@@ -153,7 +156,7 @@ export class CertificateService {
           status: CertificateStatus.OnHold,
           revokedAt: now,
           reason: REASON.CertificateHold,
-          der: Buffer.from(cert.der),
+          der: asBuffer(cert.der),
           issuedAt: now,
         }),
       );
@@ -165,7 +168,7 @@ export class CertificateService {
           serials: records.map((r) => r.serialHex).join(' '),
         }),
       );
-      return records.map((r, i) => Object.assign(r, { pkcs7: Buffer.from(issued[i]!.pkcs7Der) }));
+      return records.map((r, i) => Object.assign(r, { pkcs7: asBuffer(issued[i]!.pkcs7Der) }));
     });
   }
 

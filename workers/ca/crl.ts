@@ -14,6 +14,7 @@ import {
   signToBeSigned,
   signingCa,
   smallIntegerNode,
+  type SigningCa,
   timeNode,
   toDate,
   wholeSeconds,
@@ -86,7 +87,11 @@ function entryNode(entry: CrlEntry): { serialHex: string; node: Asn1 } {
  * authorityKeyIdentifier extensions. A serial listed twice is a caller bug and is refused.
  */
 export function buildCrl(input: BuildCrlInput): Buffer {
-  const ca = signingCa(input.caCertPem, input.caKeyPem);
+  return buildCrlUnder(signingCa(input.caCertPem, input.caKeyPem), input);
+}
+
+/** buildCrl for a CA already loaded. */
+export function buildCrlUnder(ca: SigningCa, input: Omit<BuildCrlInput, 'caCertPem' | 'caKeyPem'>): Buffer {
   const thisUpdate = wholeSeconds(toDate(input.thisUpdate, 'thisUpdate'));
   const nextUpdate = wholeSeconds(toDate(input.nextUpdate, 'nextUpdate'));
   if (nextUpdate <= thisUpdate) throw invalid('nextUpdate must be after thisUpdate');

@@ -123,25 +123,53 @@ export function readTlv(der: Uint8Array, offset: number): Tlv {
   return { tag, start: offset, contentStart: p, end: p + len };
 }
 
-/** Encodes a DER length. */
-function derLength(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
+/** Bytes of a DER length field. */
+function derLengthSize(n: number): number {
+  if (n < 0x80) return 1;
+  let size = 1;
+  for (let v = n; v > 0; v = Math.floor(v / 256)) size++;
+  return size;
 }
 
 /**
  * A TLV from raw content bytes. Used to wrap DER that came from elsewhere (a certificate, a
- * signature) without parsing and re-encoding it.
+ * signature) without parsing and re-encoding it, and to build certificates from parts. One
+ * allocation, each content copied once.
  */
 export function derTlv(tag: number, ...contents: Uint8Array[]): Buffer {
-  const body = Buffer.concat(contents);
-  return Buffer.concat([Buffer.from([tag]), derLength(body.length), body]);
+  let length = 0;
+  for (const c of contents) length += c.length;
+  const lengthSize = derLengthSize(length);
+  const out = Buffer.allocUnsafe(1 + lengthSize + length);
+  out[0] = tag;
+  if (lengthSize === 1) {
+    out[1] = length;
+  } else {
+    out[1] = 0x80 | (lengthSize - 1);
+    for (let i = lengthSize, v = length; i > 1; i--, v = Math.floor(v / 256)) out[i] = v & 0xff;
+  }
+  let p = 1 + lengthSize;
+  for (const c of contents) {
+    out.set(c, p);
+    p += c.length;
+  }
+  return out;
 }
 
 export const oidNode = (oid: string): Asn1 =>
   asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(oid).getBytes());
+
+const OID_DER = new Map<string, Buffer>();
+
+/** The DER of an OBJECT IDENTIFIER, encoded once per OID (they come from a short fixed list). */
+export function oidDer(oid: string): Buffer {
+  let der = OID_DER.get(oid);
+  if (!der) {
+    der = toDer(oidNode(oid));
+    if (OID_DER.size < 256) OID_DER.set(oid, der);
+  }
+  return der;
+}
 
 export const oidOf = (node: Asn1 | undefined): string | undefined =>
   node && node.tagClass === asn1.Class.UNIVERSAL && node.type === asn1.Type.OID && typeof node.value === 'string'
@@ -216,6 +244,9 @@ export function escapeDnValue(value: string): string {
   return out;
 }
 
+/** One attribute as dnToString writes it: `CN=Doe\, Jane`. */
+export const attributeText = (oid: string, text: string): string => `${NAME_BY_OID.get(oid) ?? oid}=${escapeDnValue(text)}`;
+
 /**
  * An RDNSequence as an RFC 4514 string: most specific RDN first ("CN=Jane Doe,O=Contoso"),
  * the reverse of the encoded order, as OpenSSL's RFC2253 mode and .NET print it.
@@ -226,10 +257,9 @@ export function dnToString(rdnSequence: Asn1): string {
       .map((atv) => {
         const [typeNode, valueNode] = children(atv);
         const oid = oidOf(typeNode) ?? '?';
-        const name = NAME_BY_OID.get(oid) ?? oid;
         const text = valueNode ? decodeDirectoryString(valueNode) : undefined;
         // A value we cannot read as text is written as #hex of its DER, as RFC 4514 says.
-        return text === undefined ? `${name}=#${valueNode ? toDer(valueNode).toString('hex') : ''}` : `${name}=${escapeDnValue(text)}`;
+        return text === undefined ? `${NAME_BY_OID.get(oid) ?? oid}=#${valueNode ? toDer(valueNode).toString('hex') : ''}` : attributeText(oid, text);
       })
       .join('+'),
   );
@@ -342,6 +372,10 @@ const bitLength = (magnitude: Buffer): number =>
 const derUnsignedInteger = (magnitude: Buffer): Buffer =>
   derTlv(0x02, magnitude[0] & 0x80 ? Buffer.concat([Buffer.from([0]), magnitude]) : magnitude);
 
+// The AlgorithmIdentifiers of the canonical SubjectPublicKeyInfos (RSA with NULL parameters).
+const RSA_ALGORITHM_DER = derTlv(0x30, oidDer(OID.rsaEncryption), Buffer.from([0x05, 0x00]));
+const P256_ALGORITHM_DER = derTlv(0x30, oidDer(OID.ecPublicKey), oidDer(OID.prime256v1));
+
 /**
  * Identifies a SubjectPublicKeyInfo and checks that it is a usable RSA or P-256 key, and
  * re-encodes it canonically. Read with forge.asn1 rather than crypto.createPublicKey: OpenSSL
@@ -389,7 +423,7 @@ export function describeSpki(spkiDer: Uint8Array): SpkiInfo {
     if (!(e[e.length - 1] & 1) || (e.length === 1 && e[0] < 3)) throw invalid('the RSA public exponent is invalid');
     const canonical = derTlv(
       0x30,
-      toDer(asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [oidNode(OID.rsaEncryption), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')])),
+      RSA_ALGORITHM_DER,
       derTlv(0x03, Buffer.from([0]), derTlv(0x30, derUnsignedInteger(n), derUnsignedInteger(e))),
     );
     return {
@@ -415,7 +449,7 @@ export function describeSpki(spkiDer: Uint8Array): SpkiInfo {
     }
     const canonical = derTlv(
       0x30,
-      toDer(asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [oidNode(OID.ecPublicKey), oidNode(OID.prime256v1)])),
+      P256_ALGORITHM_DER,
       derTlv(0x03, Buffer.from([0]), point),
     );
     return {

@@ -10,9 +10,11 @@ import forge from 'node-forge';
 import {
   type Asn1,
   type KeyAlgorithm,
+  type SpkiInfo,
   CaError,
   DN_ATTRIBUTES,
   OID,
+  attributeText,
   bin,
   buf,
   children,
@@ -25,9 +27,11 @@ import {
   invalid,
   isSeq,
   keyUsageFlags,
+  oidDer,
   oidNode,
   oidOf,
   pemBlocks,
+  readTlv,
   toDer,
 } from './csr.js';
 
@@ -37,8 +41,6 @@ const T = asn1.Type;
 
 const node = (type: number, value: string | Asn1[]): Asn1 => asn1.create(U, type, Array.isArray(value), value);
 const seq = (...items: Asn1[]): Asn1 => node(T.SEQUENCE, items);
-const ctx = (tag: number, constructed: boolean, value: string | Asn1[]): Asn1 =>
-  asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag, constructed, value);
 
 // ---------------------------------------------------------------------------------------------
 // Numbers and times
@@ -53,7 +55,7 @@ const ctx = (tag: number, constructed: boolean, value: string | Asn1[]): Asn1 =>
 export function normalizeSerialHex(serialHex?: string): string {
   if (serialHex === undefined) {
     for (;;) {
-      const b = crypto.randomBytes(16);
+      const b = randomSerialBytes();
       b[0] &= 0x7f;
       if (b[0] !== 0) return b.toString('hex');
     }
@@ -68,24 +70,52 @@ export function normalizeSerialHex(serialHex?: string): string {
   return hex;
 }
 
-/** DER INTEGER for a normalised serial (a 00 byte in front when the high bit is set). */
-export function serialNode(serialHex: string): Asn1 {
-  const bytes = Buffer.from(serialHex, 'hex');
-  const content = bytes[0] & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
-  return node(T.INTEGER, bin(content));
+// Serials draw 16 bytes each from a block of the CSPRNG: one randomBytes call per 256 serials
+// instead of one per certificate (a call costs about as much as the rest of the serial's work).
+const RANDOM_BLOCK = 4096;
+let randomBlock = Buffer.alloc(0);
+let randomOffset = 0;
+
+function randomSerialBytes(): Buffer {
+  if (randomOffset + 16 > randomBlock.length) {
+    randomBlock = crypto.randomBytes(RANDOM_BLOCK);
+    randomOffset = 0;
+  }
+  const bytes = Buffer.from(randomBlock.subarray(randomOffset, randomOffset + 16));
+  randomBlock.fill(0, randomOffset, randomOffset + 16);
+  randomOffset += 16;
+  return bytes;
 }
+
+/** DER INTEGER for a normalised serial (a 00 byte in front when the high bit is set). */
+export function serialDer(serialHex: string): Buffer {
+  const bytes = Buffer.from(serialHex, 'hex');
+  return bytes[0] & 0x80 ? derTlv(0x02, Buffer.from([0]), bytes) : derTlv(0x02, bytes);
+}
+
+export const serialNode = (serialHex: string): Asn1 => fromDer(serialDer(serialHex));
 
 export const smallIntegerNode = (n: number): Asn1 => node(T.INTEGER, asn1.integerToDer(n).getBytes());
 
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
 
 /** RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; seconds, Z. */
-export function timeNode(date: Date): Asn1 {
+function timeParts(date: Date): { type: number; text: string } {
   const y = date.getUTCFullYear();
   const rest = `${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}Z`;
-  if (y >= 1950 && y < 2050) return node(T.UTCTIME, `${pad(y % 100)}${rest}`);
+  if (y >= 1950 && y < 2050) return { type: T.UTCTIME, text: `${pad(y % 100)}${rest}` };
   if (y < 0 || y > 9999) throw invalid('date is out of range');
-  return node(T.GENERALIZEDTIME, `${pad(y, 4)}${rest}`);
+  return { type: T.GENERALIZEDTIME, text: `${pad(y, 4)}${rest}` };
+}
+
+export function timeNode(date: Date): Asn1 {
+  const { type, text } = timeParts(date);
+  return node(type, text);
+}
+
+export function timeDer(date: Date): Buffer {
+  const { type, text } = timeParts(date);
+  return derTlv(type, Buffer.from(text, 'latin1'));
 }
 
 export function timeFromNode(n: Asn1 | undefined): Date {
@@ -123,23 +153,24 @@ const OID_BY_NAME = new Map<string, string>([
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 const MAX_DN_VALUE = 256;
 
-function attributeValueNode(oid: string, value: string): Asn1 {
+/** An attribute value's string type and text as encoded (a country is upper-cased). */
+function attributeValue(oid: string, value: string): { type: number; text: string; encoding: 'latin1' | 'utf8' } {
   if (value.length === 0) throw invalid(`subject attribute ${oid} is empty`);
   if (value.length > MAX_DN_VALUE) throw invalid(`subject attribute value is longer than ${MAX_DN_VALUE} characters`);
   if (/[\u0000-\u001f\u007f]/.test(value)) throw invalid('subject attribute value holds control characters');
   switch (oid) {
     case '2.5.4.6': // countryName: two letters, PrintableString (RFC 5280 appendix A)
       if (!/^[A-Za-z]{2}$/.test(value)) throw invalid('subject country (C) must be two letters');
-      return node(T.PRINTABLESTRING, value.toUpperCase());
+      return { type: T.PRINTABLESTRING, text: value.toUpperCase(), encoding: 'latin1' };
     case '2.5.4.5': // serialNumber: PrintableString
       if (!PRINTABLE.test(value)) throw invalid('subject SERIALNUMBER holds characters PrintableString lacks');
-      return node(T.PRINTABLESTRING, value);
+      return { type: T.PRINTABLESTRING, text: value, encoding: 'latin1' };
     case '0.9.2342.19200300.100.1.25': // domainComponent and emailAddress: IA5String
     case '1.2.840.113549.1.9.1':
       if (!/^[\x20-\x7e]+$/.test(value)) throw invalid('subject DC and E values must be ASCII');
-      return node(T.IA5STRING, value);
+      return { type: T.IA5STRING, text: value, encoding: 'latin1' };
     default: // RFC 5280 4.1.2.4: UTF8String for everything else
-      return node(T.UTF8, forge.util.encodeUtf8(value));
+      return { type: T.UTF8, text: value, encoding: 'utf8' };
   }
 }
 
@@ -241,22 +272,37 @@ export function splitDistinguishedName(text: string): Array<Array<[string, strin
   return rdns;
 }
 
+export interface EncodedName {
+  /** The RDNSequence, DER. */
+  der: Buffer;
+  rdnCount: number;
+  /** As dnToString prints the encoded name (canonical names, escapes, RDN members in DER order). */
+  text: string;
+}
+
 /**
  * The DER RDNSequence for an RFC 4514-style string. The string names the most specific RDN
  * first, so the encoded sequence is its reverse ("CN=Jane,O=Contoso" encodes O then CN).
  */
-export function distinguishedNameNode(text: string): Asn1 {
-  const rdns = splitDistinguishedName(text).map((atvs) => {
-    const encoded = atvs.map(([type, value]) => {
+export function encodeDistinguishedName(text: string): EncodedName {
+  const written = splitDistinguishedName(text).map((atvs) => {
+    const members = atvs.map(([type, value]) => {
       const oid = attributeOid(type);
-      return toDer(seq(oidNode(oid), attributeValueNode(oid, value)));
+      const v = attributeValue(oid, value);
+      return { der: derTlv(0x30, oidDer(oid), derTlv(v.type, Buffer.from(v.text, v.encoding))), text: attributeText(oid, v.text) };
     });
     // DER: a SET OF is sorted by the encodings of its members.
-    encoded.sort(Buffer.compare);
-    return node(T.SET, encoded.map((d) => fromDer(d)));
+    members.sort((a, b) => Buffer.compare(a.der, b.der));
+    return { der: derTlv(0x31, ...members.map((m) => m.der)), text: members.map((m) => m.text).join('+') };
   });
-  return seq(...rdns.reverse());
+  return {
+    der: derTlv(0x30, ...written.map((r) => r.der).reverse()),
+    rdnCount: written.length,
+    text: written.map((r) => r.text).join(','),
+  };
 }
+
+export const distinguishedNameNode = (text: string): Asn1 => fromDer(encodeDistinguishedName(text).der);
 
 // ---------------------------------------------------------------------------------------------
 // Certificates read back (CA certificates)
@@ -341,6 +387,10 @@ export interface SigningCa {
   /** AlgorithmIdentifier DER of the signatures this CA makes. */
   signatureAlgorithmDer: Buffer;
   signatureAlgorithm: Asn1;
+  /** The CA's subject as the issuer of what it signs (DER of cert.subjectNode). */
+  issuerNameDer: Buffer;
+  /** The authorityKeyIdentifier extension of what it signs, DER. */
+  authorityKeyIdExtensionDer: Buffer;
 }
 
 const SIGNING_CACHE = new Map<string, SigningCa>();
@@ -348,8 +398,8 @@ const SIGNING_CACHE_MAX = 8;
 let lastUsed: { certPem: string; keyPem: string; ca: SigningCa } | undefined;
 
 /**
- * Parses the CA certificate and key once per worker: a createPrivateKey costs about as much
- * as a signature, and every issuance in a worker uses the same CA.
+ * signingCaFromPem, cached: callers that pass the CA's PEM with every call (tests, buildCrl,
+ * issueCertificate) parse it once per thread. The pool's jobs use workers/ca/loaded-cas.ts.
  */
 export function signingCa(caCertPem: string, caKeyPem: string): SigningCa {
   // Fast path: the same CA as last time. Comparing two strings is cheaper than hashing the
@@ -361,7 +411,19 @@ export function signingCa(caCertPem: string, caKeyPem: string): SigningCa {
     lastUsed = { certPem: caCertPem, keyPem: caKeyPem, ca: hit };
     return hit;
   }
+  const ca = signingCaFromPem(caCertPem, caKeyPem);
+  if (SIGNING_CACHE.size >= SIGNING_CACHE_MAX) SIGNING_CACHE.delete(SIGNING_CACHE.keys().next().value as string);
+  SIGNING_CACHE.set(cacheKey, ca);
+  lastUsed = { certPem: caCertPem, keyPem: caKeyPem, ca };
+  return ca;
+}
 
+/**
+ * Parses and checks the CA certificate and key (the key must match the certificate), and
+ * encodes what every certificate and CRL it signs repeats. A createPrivateKey costs about as
+ * much as a signature: callers keep the result.
+ */
+export function signingCaFromPem(caCertPem: string, caKeyPem: string): SigningCa {
   const certs = pemBlocks(String(caCertPem ?? ''), ['CERTIFICATE']);
   if (certs.length === 0) throw new CaError('CA_CONFIG_INVALID', 'the CA certificate PEM holds no certificate');
   const cert = certificateFacts(certs[0]);
@@ -388,11 +450,15 @@ export function signingCa(caCertPem: string, caKeyPem: string): SigningCa {
   // sha256WithRSAEncryption takes NULL parameters; ecdsa-with-SHA256 takes none (RFC 5758).
   const signatureAlgorithm =
     keyAlgorithm === 'RSA' ? seq(oidNode(OID.sha256WithRSA), node(T.NULL, '')) : seq(oidNode(OID.ecdsaSha256));
-  const ca: SigningCa = { cert, key, keyAlgorithm, signatureAlgorithm, signatureAlgorithmDer: toDer(signatureAlgorithm) };
-  if (SIGNING_CACHE.size >= SIGNING_CACHE_MAX) SIGNING_CACHE.delete(SIGNING_CACHE.keys().next().value as string);
-  SIGNING_CACHE.set(cacheKey, ca);
-  lastUsed = { certPem: caCertPem, keyPem: caKeyPem, ca };
-  return ca;
+  return {
+    cert,
+    key,
+    keyAlgorithm,
+    signatureAlgorithm,
+    signatureAlgorithmDer: toDer(signatureAlgorithm),
+    issuerNameDer: toDer(cert.subjectNode),
+    authorityKeyIdExtensionDer: extensionDer('2.5.29.35', false, derTlv(0x30, derTlv(0x80, cert.keyIdentifier))),
+  };
 }
 
 /**
@@ -416,6 +482,13 @@ export function extensionNode(oid: string, critical: boolean, value: Asn1): Asn1
   return seq(...parts);
 }
 
+const CRITICAL = Buffer.from([0x01, 0x01, 0xff]);
+
+/** extensionNode's DER, from the extension value's DER. */
+export function extensionDer(oid: string, critical: boolean, valueDer: Uint8Array): Buffer {
+  return critical ? derTlv(0x30, oidDer(oid), CRITICAL, derTlv(0x04, valueDer)) : derTlv(0x30, oidDer(oid), derTlv(0x04, valueDer));
+}
+
 /** DER BIT STRING of a NamedBitList: trailing zero bits dropped (X.690 11.2.2). */
 export function namedBits(bitNumbers: number[]): Asn1 {
   const bytes = Buffer.alloc(2);
@@ -436,7 +509,14 @@ export function subjectKeyIdentifier(spkiDer: Uint8Array): Buffer {
   return crypto.createHash('sha1').update(buf(bits).subarray(1)).digest();
 }
 
-const uriName = (uri: string): Asn1 => ctx(6, false, uri);
+/** subjectKeyIdentifier of a canonical SPKI (describeSpki's), read without parsing it whole. */
+function canonicalSubjectKeyIdentifier(spkiDer: Uint8Array): Buffer {
+  const spki = readTlv(spkiDer, 0);
+  const algorithm = readTlv(spkiDer, spki.contentStart);
+  const bits = readTlv(spkiDer, algorithm.end);
+  if (bits.tag !== 0x03 || bits.end !== spki.end) throw invalid('the public key is malformed');
+  return crypto.createHash('sha1').update(spkiDer.subarray(bits.contentStart + 1, bits.end)).digest();
+}
 
 /** The base of the CRL and AIA URLs (SPEC 11 CM_PUBLIC_URL), without a trailing slash. */
 export function publicBaseUrl(publicUrl: string): string {
@@ -460,12 +540,51 @@ const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 /** GeneralName otherName { type-id UPN, value [0] EXPLICIT UTF8String } (MS-WCCE). */
 export function upnGeneralName(upn: string): Asn1 {
-  return ctx(0, true, [oidNode(UPN_OID), ctx(0, true, [node(T.UTF8, forge.util.encodeUtf8(upn))])]);
+  return fromDer(upnGeneralNameDer(upn));
+}
+
+function upnGeneralNameDer(upn: string): Buffer {
+  return derTlv(0xa0, oidDer(UPN_OID), derTlv(0xa0, derTlv(T.UTF8, Buffer.from(upn, 'utf8'))));
+}
+
+// Extensions that are the same in every certificate, or for every certificate of one public URL
+// (the CRL distribution point and the AIA), encoded once.
+const EXTENDED_KEY_USAGE_DER = extensionDer('2.5.29.37', false, derTlv(0x30, oidDer(EKU_SMARTCARD_LOGON), oidDer(EKU_CLIENT_AUTH)));
+const BASIC_CONSTRAINTS_DER = extensionDer('2.5.29.19', false, derTlv(0x30));
+const KEY_USAGE_DER = new Map<string, Buffer>();
+const URL_EXTENSIONS_DER = new Map<string, Buffer>();
+
+function keyUsageDer(bits: number[]): Buffer {
+  const key = bits.join(',');
+  let der = KEY_USAGE_DER.get(key);
+  if (!der) KEY_USAGE_DER.set(key, (der = extensionDer('2.5.29.15', true, toDer(namedBits(bits)))));
+  return der;
+}
+
+/** The cRLDistributionPoints and authorityInfoAccess extensions for CM_PUBLIC_URL. */
+function urlExtensionsDer(publicUrl: string): Buffer {
+  let der = URL_EXTENSIONS_DER.get(publicUrl);
+  if (der) return der;
+  const base = publicBaseUrl(publicUrl);
+  const uri = (text: string): Buffer => derTlv(0x86, Buffer.from(text, 'latin1'));
+  der = Buffer.concat([
+    extensionDer('2.5.29.31', false, derTlv(0x30, derTlv(0x30, derTlv(0xa0, derTlv(0xa0, uri(`${base}/crl`)))))),
+    extensionDer('1.3.6.1.5.5.7.1.1', false, derTlv(0x30, derTlv(0x30, oidDer('1.3.6.1.5.5.7.48.2'), uri(`${base}/ca.crt`)))),
+  ]);
+  if (URL_EXTENSIONS_DER.size >= 16) URL_EXTENSIONS_DER.clear();
+  URL_EXTENSIONS_DER.set(publicUrl, der);
+  return der;
 }
 
 // ---------------------------------------------------------------------------------------------
 // PKCS#7
 // ---------------------------------------------------------------------------------------------
+
+const PKCS7_SIGNED_DATA_HEAD = Buffer.concat([
+  derTlv(0x02, Buffer.from([1])), // version 1
+  derTlv(0x31), // digestAlgorithms: none
+  derTlv(0x30, oidDer('1.2.840.113549.1.7.1')), // contentInfo: data, absent
+]);
 
 /**
  * A "certs-only" PKCS#7 SignedData (RFC 2315 / the .p7b Windows imports): no content, no
@@ -475,13 +594,11 @@ export function upnGeneralName(upn: string): Asn1 {
 export function certsOnlyPkcs7(certs: Uint8Array[]): Buffer {
   const signedData = derTlv(
     0x30,
-    derTlv(0x02, Buffer.from([1])), // version 1
-    derTlv(0x31), // digestAlgorithms: none
-    derTlv(0x30, toDer(oidNode('1.2.840.113549.1.7.1'))), // contentInfo: data, absent
+    PKCS7_SIGNED_DATA_HEAD,
     derTlv(0xa0, ...certs), // certificates [0] IMPLICIT
     derTlv(0x31), // signerInfos: none
   );
-  return derTlv(0x30, toDer(oidNode('1.2.840.113549.1.7.2')), derTlv(0xa0, signedData));
+  return derTlv(0x30, oidDer('1.2.840.113549.1.7.2'), derTlv(0xa0, signedData));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -504,17 +621,37 @@ export interface CertificateBody {
  * smart card policy; tests use this directly to make subordinate CA certificates.
  */
 export function signCertificate(ca: SigningCa, body: CertificateBody): Buffer {
-  const tbs = seq(
-    ctx(0, true, [smallIntegerNode(2)]), // v3
-    serialNode(body.serialHex),
-    ca.signatureAlgorithm,
-    ca.cert.subjectNode, // the issuer name exactly as the CA certificate encodes its subject
-    seq(timeNode(body.notBefore), timeNode(body.notAfter)),
-    body.subject,
-    fromDer(body.spkiDer), // forge cannot hold an EC key: the SPKI goes in as ASN.1
-    ...(body.extensions.length ? [ctx(3, true, [seq(...body.extensions)])] : []),
+  const spki = readTlv(body.spkiDer, 0);
+  if (spki.tag !== 0x30 || spki.end !== body.spkiDer.length) throw invalid('the public key is malformed');
+  return signCertificateDer(ca, {
+    serialHex: body.serialHex,
+    subjectDer: toDer(body.subject),
+    spkiDer: body.spkiDer,
+    notBefore: body.notBefore,
+    notAfter: body.notAfter,
+    extensionsDer: body.extensions.map(toDer),
+  });
+}
+
+const VERSION_3 = Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02]);
+
+/** signCertificate from DER parts (the SPKI as given: callers pass a canonical one). */
+function signCertificateDer(
+  ca: SigningCa,
+  body: { serialHex: string; subjectDer: Buffer; spkiDer: Uint8Array; notBefore: Date; notAfter: Date; extensionsDer: Uint8Array[] },
+): Buffer {
+  const tbs = derTlv(
+    0x30,
+    VERSION_3,
+    serialDer(body.serialHex),
+    ca.signatureAlgorithmDer,
+    ca.issuerNameDer, // the issuer name as the CA certificate encodes its subject
+    derTlv(0x30, timeDer(body.notBefore), timeDer(body.notAfter)),
+    body.subjectDer,
+    body.spkiDer,
+    ...(body.extensionsDer.length ? [derTlv(0xa3, derTlv(0x30, ...body.extensionsDer))] : []),
   );
-  return signToBeSigned(toDer(tbs), ca.signatureAlgorithmDer, ca.key);
+  return signToBeSigned(tbs, ca.signatureAlgorithmDer, ca.key);
 }
 
 export interface IssueCertificateInput {
@@ -572,11 +709,27 @@ export function validityWindow(
   return { notBefore, notAfter };
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 function checkUpn(upn: string): string {
   if (typeof upn !== 'string' || upn.length === 0 || upn.length > 1024 || /[\u0000-\u001f\u007f]/.test(upn)) {
     throw invalid('the UPN is empty, too long or holds control characters');
   }
+  if (LONE_SURROGATE.test(upn)) throw invalid('the UPN is not valid Unicode');
   return upn;
+}
+
+/** What issueUnder needs besides the CA: IssueCertificateInput with the key already checked. */
+export interface IssueUnderCa {
+  /** describeSpki's (or parseCertificateRequest's) reading of the subject's key. */
+  subjectKey: Pick<SpkiInfo, 'keyAlgorithm' | 'spkiDer'>;
+  subjectDn: string;
+  serialHex?: string;
+  validityDays: number;
+  keyUsages: number;
+  upn?: string;
+  publicUrl: string;
+  notBefore?: Date | string;
 }
 
 /**
@@ -585,45 +738,49 @@ function checkUpn(upn: string): string {
  */
 export function issueCertificate(input: IssueCertificateInput): IssuedCertificate {
   const ca = signingCa(input.caCertPem, input.caKeyPem);
-  const subjectKey = describeSpki(input.spkiDer);
+  const chain = input.chainDer?.length && Buffer.from(input.chainDer[0]).equals(ca.cert.der) ? input.chainDer : [ca.cert.der, ...(input.chainDer ?? [])];
+  return issueUnder(ca, Buffer.concat(chain), { ...input, subjectKey: describeSpki(input.spkiDer) });
+}
+
+/**
+ * issueCertificate for a CA already loaded: `chainDer` is the issuing CA's certificate and its
+ * issuers' as the PKCS#7 carries them after the new certificate, concatenated.
+ */
+export function issueUnder(ca: SigningCa, chainDer: Buffer, input: IssueUnderCa): IssuedCertificate {
+  const subjectKey = input.subjectKey;
   const usage = keyUsageFlags(input.keyUsages, subjectKey.keyAlgorithm);
   const serialHex = normalizeSerialHex(input.serialHex);
-  const subject = distinguishedNameNode(input.subjectDn);
+  const subject = encodeDistinguishedName(input.subjectDn);
   const upn = input.upn === undefined || input.upn === null ? undefined : checkUpn(input.upn);
-  if (children(subject).length === 0 && !upn) throw invalid('the subject is empty and there is no UPN');
-  const base = publicBaseUrl(input.publicUrl);
+  if (subject.rdnCount === 0 && !upn) throw invalid('the subject is empty and there is no UPN');
+  const urlExtensions = urlExtensionsDer(input.publicUrl);
   const { notBefore, notAfter } = validityWindow(input.validityDays, input.notBefore, ca.cert.notAfter);
-
-  const subjectKeyId = subjectKeyIdentifier(subjectKey.spkiDer);
 
   const kuBits: number[] = [];
   if (usage.digitalSignature) kuBits.push(0);
   if (usage.keyEncipherment) kuBits.push(2);
   if (usage.keyAgreement) kuBits.push(4);
 
-  const extensions = [
-    extensionNode('2.5.29.15', true, namedBits(kuBits)),
-    extensionNode('2.5.29.37', false, seq(oidNode(EKU_SMARTCARD_LOGON), oidNode(EKU_CLIENT_AUTH))),
+  const extensionsDer = [
+    keyUsageDer(kuBits),
+    EXTENDED_KEY_USAGE_DER,
     // RFC 5280 4.2.1.6: the SAN is critical when the subject is empty.
-    ...(upn ? [extensionNode('2.5.29.17', children(subject).length === 0, seq(upnGeneralName(upn)))] : []),
-    extensionNode('2.5.29.31', false, seq(seq(ctx(0, true, [ctx(0, true, [uriName(`${base}/crl`)])])))),
-    extensionNode('1.3.6.1.5.5.7.1.1', false, seq(seq(oidNode('1.3.6.1.5.5.7.48.2'), uriName(`${base}/ca.crt`)))),
-    extensionNode('2.5.29.35', false, seq(ctx(0, false, bin(ca.cert.keyIdentifier)))),
-    extensionNode('2.5.29.14', false, node(T.OCTETSTRING, bin(subjectKeyId))),
-    extensionNode('2.5.29.19', false, seq()),
+    ...(upn ? [extensionDer('2.5.29.17', subject.rdnCount === 0, derTlv(0x30, upnGeneralNameDer(upn)))] : []),
+    urlExtensions, // cRLDistributionPoints, authorityInfoAccess
+    ca.authorityKeyIdExtensionDer,
+    extensionDer('2.5.29.14', false, derTlv(0x04, canonicalSubjectKeyIdentifier(subjectKey.spkiDer))),
+    BASIC_CONSTRAINTS_DER,
   ];
 
-  const der = signCertificate(ca, { serialHex, subject, spkiDer: subjectKey.spkiDer, notBefore, notAfter, extensions });
-
-  const chain = input.chainDer?.length && Buffer.from(input.chainDer[0]).equals(ca.cert.der) ? input.chainDer : [ca.cert.der, ...(input.chainDer ?? [])];
+  const der = signCertificateDer(ca, { serialHex, subjectDer: subject.der, spkiDer: subjectKey.spkiDer, notBefore, notAfter, extensionsDer });
   return {
     der,
-    pkcs7Der: certsOnlyPkcs7([der, ...chain]),
+    pkcs7Der: certsOnlyPkcs7([der, chainDer]),
     serialHex,
     thumbprintHex: crypto.createHash('sha1').update(der).digest('hex'),
     notBefore: isoSeconds(notBefore),
     notAfter: isoSeconds(notAfter),
     issuerDn: ca.cert.subjectDn,
-    subjectDn: dnToString(subject),
+    subjectDn: subject.text,
   };
 }

@@ -1,20 +1,18 @@
 // Certificate authority work as worker-pool jobs: flat inputs (strings, numbers, bytes) in,
 // plain data out. One issuance job does the whole CSR path (parse, verify the request's own
 // signature, check the key against the template, build and sign natively), so a batch of
-// uploads costs one pool round trip.
+// uploads costs one pool round trip. Jobs name their CA by id (workers/ca/loaded-cas.ts): a
+// thread that does not have it answers CA_NOT_LOADED, and the caller sends the material once.
 
-import { buildCrl, type CrlEntry } from './crl.js';
-import { checkKeyFitsTemplate, parseCertificateRequest, pemBlocks } from './csr.js';
-import { issueCertificate } from './issue.js';
+import { buildCrlUnder, type CrlEntry } from './crl.js';
+import { checkKeyFitsTemplate, parseCertificateRequest } from './csr.js';
+import { issueUnder } from './issue.js';
+import { CA_NOT_LOADED, loadedCa, type CaNotLoaded, type CaReference } from './loaded-cas.js';
 
-export interface IssueJob {
+export interface IssueJob extends CaReference {
   csr: string;
   keyAlgorithmName: string;
   keySize: number;
-  caCertPem: string;
-  caKeyPem: string;
-  /** The issuing CA and its issuers, concatenated PEM. */
-  chainPem: string;
   subjectDn: string;
   validityDays: number;
   keyUsages: number;
@@ -33,14 +31,17 @@ export interface IssuedJobResult {
   subjectDn: string;
 }
 
-export function issueFromRequest(job: IssueJob): IssuedJobResult {
+// Results leave in their own exact-size ArrayBuffers (the pool transfers them): a Buffer built
+// here may be a view into a shared slab, and posting a view would clone the whole slab.
+const own = (bytes: Buffer): Uint8Array => new Uint8Array(bytes);
+
+export function issueFromRequest(job: IssueJob): IssuedJobResult | CaNotLoaded {
+  const ca = loadedCa(job);
+  if (!ca) return CA_NOT_LOADED;
   const parsed = parseCertificateRequest(job.csr);
   checkKeyFitsTemplate(parsed, { keyAlgorithmName: job.keyAlgorithmName, keySize: job.keySize });
-  const issued = issueCertificate({
-    caCertPem: job.caCertPem,
-    caKeyPem: job.caKeyPem,
-    chainDer: pemBlocks(job.chainPem, ['CERTIFICATE']),
-    spkiDer: parsed.spkiDer,
+  const issued = issueUnder(ca.signing, ca.chainDer, {
+    subjectKey: parsed,
     subjectDn: job.subjectDn,
     validityDays: job.validityDays,
     keyUsages: job.keyUsages,
@@ -48,8 +49,8 @@ export function issueFromRequest(job: IssueJob): IssuedJobResult {
     publicUrl: job.publicUrl,
   });
   return {
-    der: new Uint8Array(issued.der),
-    pkcs7Der: new Uint8Array(issued.pkcs7Der),
+    der: own(issued.der),
+    pkcs7Der: own(issued.pkcs7Der),
     serialHex: issued.serialHex,
     thumbprintHex: issued.thumbprintHex,
     notBefore: issued.notBefore,
@@ -59,9 +60,7 @@ export function issueFromRequest(job: IssueJob): IssuedJobResult {
   };
 }
 
-export interface CrlJob {
-  caCertPem: string;
-  caKeyPem: string;
+export interface CrlJob extends CaReference {
   /** JSON of CrlEntry[]: jobs carry flat fields only. */
   entriesJson: string;
   thisUpdate: string;
@@ -69,9 +68,9 @@ export interface CrlJob {
   crlNumber: number;
 }
 
-export function signCrl(job: CrlJob): Uint8Array {
+export function signCrl(job: CrlJob): Uint8Array | CaNotLoaded {
+  const ca = loadedCa(job);
+  if (!ca) return CA_NOT_LOADED;
   const entries = JSON.parse(job.entriesJson) as CrlEntry[];
-  return new Uint8Array(
-    buildCrl({ caCertPem: job.caCertPem, caKeyPem: job.caKeyPem, entries, thisUpdate: job.thisUpdate, nextUpdate: job.nextUpdate, crlNumber: job.crlNumber }),
-  );
+  return own(buildCrlUnder(ca.signing, { entries, thisUpdate: job.thisUpdate, nextUpdate: job.nextUpdate, crlNumber: job.crlNumber }));
 }
