@@ -23,9 +23,20 @@ export interface FillerOptions {
 
 const DAY_MS = 86_400_000;
 
-/** A random version 4 UUID, in SQL, from 32 random hex digits `h`. */
+/** A random version 4 UUID, in SQL, from 32 random hex digits `h` (user GUIDs, correlation ids). */
 const uuidFrom = (h: string) =>
   `substr(${h},1,8)||'-'||substr(${h},9,4)||'-4'||substr(${h},14,3)||'-'||substr('89ab',1+(abs(random())%4),1)||substr(${h},18,3)||'-'||substr(${h},21,12)`;
+
+/**
+ * A version 7 UUID, in SQL, for the Unix milliseconds `ms` (an integer expression): the service
+ * gives new requests and cards time-ordered ids (core/domain/ids.ts), so the filler's ids are
+ * those of rows created at their `submitted`/`created_at` times.
+ */
+const uuidV7From = (ms: string) => {
+  const t = `printf('%012x', ${ms})`;
+  const r = 'lower(hex(randomblob(8)))';
+  return `substr(${t},1,8)||'-'||substr(${t},9,4)||'-7'||substr(${r},1,3)||'-'||substr('89ab',1+(abs(random())%4),1)||substr(${r},1,3)||'-'||substr(${r},1,12)`;
+};
 
 /** Writes `count` finished enrolments; returns a sample of the new cards' uuids. */
 export async function insertFillerCards(databasePath: string, count: number, options: FillerOptions): Promise<string[]> {
@@ -47,6 +58,8 @@ export async function insertFillerCards(databasePath: string, count: number, opt
     const every = Math.max(1, Math.floor(count / Math.max(1, options.sampleSize)));
     const p = {
       count,
+      startMs,
+      stepMs,
       startJulian: startMs / DAY_MS + 2440587.5,
       stepDays: stepMs / DAY_MS,
       template: options.templateUuid,
@@ -67,8 +80,8 @@ export async function insertFillerCards(databasePath: string, count: number, opt
         `CREATE TEMP TABLE filler AS
          WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :count)
          SELECT i,
-           ${uuidFrom('lower(hex(randomblob(16)))')} AS request_uuid,
-           ${uuidFrom('lower(hex(randomblob(16)))')} AS card_uuid,
+           ${uuidV7From('CAST(:startMs + i * :stepMs AS INTEGER)')} AS request_uuid,
+           ${uuidV7From('CAST(:startMs + i * :stepMs + 60000 AS INTEGER)')} AS card_uuid,
            ${uuidFrom('lower(hex(randomblob(16)))')} AS target_uuid,
            lower(hex(randomblob(16))) AS card_id,
            ${iso('0')} AS submitted,

@@ -1,6 +1,6 @@
 // GUID and hex handling of SPEC section 2: lower-case 8-4-4-4-12 out; upper case and braces in.
 
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { invalidArgument } from '../errors.js';
 
 const GUID = /^\{?([0-9a-fA-F]{8})-([0-9a-fA-F]{4})-([0-9a-fA-F]{4})-([0-9a-fA-F]{4})-([0-9a-fA-F]{12})\}?$/;
@@ -19,8 +19,36 @@ export function requireGuid(text: string, what: string): string {
   return guid;
 }
 
+// New ids are UUIDv7 (RFC 9562 section 5.7): 48 bits of Unix milliseconds, then 74 random bits.
+// Still a GUID to every client, but time-ordered, so each new request, card and audit row lands at
+// the right-hand edge of the primary-key and foreign-key indexes instead of on a random page of
+// them (with a million cards, random v4 ids made every bind dirty pages all over the file).
+// The 12 bits after the version are a counter within one millisecond (RFC 9562 method 1), so the
+// ids of one process only ever go up.
+let lastMs = 0;
+let sequence = 0;
+const entropy = Buffer.alloc(8 * 256);
+let entropyAt = entropy.length;
+
 export function newUuid(): string {
-  return randomUUID();
+  let ms = Date.now();
+  if (ms > lastMs) {
+    lastMs = ms;
+    sequence = 0;
+  } else if (++sequence > 0xfff) {
+    // 4,096 ids in one millisecond: borrow the next millisecond rather than go backwards.
+    lastMs++;
+    sequence = 0;
+  }
+  ms = lastMs;
+  if (entropyAt === entropy.length) {
+    randomFillSync(entropy);
+    entropyAt = 0;
+  }
+  const random = entropy.subarray(entropyAt, (entropyAt += 8));
+  random[0] = (random[0]! & 0x3f) | 0x80; // the RFC 9562 variant
+  const hex = ms.toString(16).padStart(12, '0') + (0x7000 | sequence).toString(16) + random.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 const HEX = /^(?:[0-9a-fA-F]{2})+$/;

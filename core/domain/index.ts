@@ -42,8 +42,7 @@ export function createDomain(options: DomainOptions): Domain {
     onCardStatusChanged: (tx, cardUuid, status) => certificates.effects.onCardStatusChanged(tx, cardUuid, status),
   };
   const requests = new RequestService(options.store, clock, options.requestTtlHours, effects);
-  const expireIfDue = (uuid: string) => requests.expireIfDue(uuid);
-  const smartcards = new SmartcardService(options.store, clock, () => options.keys.newestVersion, effects, expireIfDue);
+  const smartcards = new SmartcardService(options.store, clock, () => options.keys.newestVersion, effects, requests);
   return {
     templates: new ProfileTemplateService(options.store, clock),
     requests,

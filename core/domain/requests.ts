@@ -243,7 +243,7 @@ export class RequestService {
         request.completed = now.toISOString();
         await this.effects.onFinal(tx, request);
       }
-      await tx.requests.update(request);
+      await tx.requests.patch(request.uuid, { status: request.status, completed: request.completed });
       await tx.audit.append(
         auditEntry(ctx, now, 'UpdateRequestStatus', failure ? 'Refused' : 'Succeeded', { requestUuid: request.uuid }, {
           status: request.status,
@@ -315,7 +315,7 @@ export class RequestService {
         await this.abandonIn(tx, stale);
         stale.completed = this.clock.now().toISOString();
         await this.effects.onFinal(tx, stale);
-        await tx.requests.update(stale);
+        await tx.requests.patch(stale.uuid, { status: stale.status, completed: stale.completed });
         await tx.audit.append({
           at: stale.completed,
           correlationId: '',

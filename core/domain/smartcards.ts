@@ -22,6 +22,9 @@ import { NIL_UUID } from './types.js';
 
 export const DEFAULT_MIDDLEWARE = 'MSBaseCSP';
 
+/** What a transaction answers when its request turned out to be due for abandonment. */
+const DUE = Symbol('due for abandonment');
+
 export function publicSmartcard(c: SmartcardRecord): Smartcard {
   return {
     uuid: c.uuid,
@@ -95,18 +98,35 @@ export class SmartcardService {
     /** The master key version that diversifies new cards' admin keys. */
     private readonly currentKeyVersion: () => number,
     private readonly effects: RequestEffects,
-    private readonly expireIfDue: (requestUuid: string) => Promise<void>,
+    /** SPEC 3's TTL: requests open for too long are abandoned before anything is done with them. */
+    private readonly expiry: { isDue(request: RequestRecord): boolean; abandonExpired(): Promise<number> },
   ) {}
+
+  /**
+   * Runs `work` in a transaction on the request once it is known not to be due for abandonment.
+   * The check is on the row the transaction reads (no read of its own beforehand); a due request
+   * is abandoned in a transaction of its own and `work` runs again on what that left, so the
+   * caller gets exactly the answer that an abandoned request gets.
+   */
+  private async onLiveRequest<T>(ctx: CallContext, requestUuid: string, work: (tx: Repositories, loaded: LoadedRequest) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.store.transaction(async (tx) => {
+        const loaded = await visibleRequest(tx, ctx, requestUuid);
+        if (attempt === 0 && this.expiry.isDue(loaded.request)) return DUE;
+        return work(tx, loaded);
+      });
+      if (outcome !== DUE) return outcome as T;
+      await this.expiry.abandonExpired();
+    }
+  }
 
   /** Binds a card to a card-issuing request. `created` is false for an idempotent retry. */
   async assign(ctx: CallContext, input: AssignInput): Promise<{ card: SmartcardRecord; created: boolean }> {
     const requestUuid = requireGuid(input.requestId, 'requestid');
     const cardId = cardIdHex(requireGuid(input.cardId, 'cardid'));
     const atr = input.atr ? requireHex(input.atr, 'atr', 2, 33) : '';
-    await this.expireIfDue(requestUuid);
 
-    return this.store.transaction(async (tx) => {
-      const { request, template } = await visibleRequest(tx, ctx, requestUuid);
+    return this.onLiveRequest(ctx, requestUuid, async (tx, { request, template }) => {
       if (!mayExecute(ctx.caller, template, request)) throw forbidden('Only an executor of the request may bind a card to it.');
       if (!CARD_ISSUING_TYPES.has(request.requestType)) throw wrongState('This request type does not issue a card.');
       if (!isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
@@ -116,11 +136,11 @@ export class SmartcardService {
         if (bound && bound.cardId === cardId && (!atr || atr === bound.atr)) return { card: bound, created: false };
         throw new CmError('REQUEST_ALREADY_BOUND', 'The request is already bound to another smart card.');
       }
-      const live = await tx.smartcards.listByCardId(cardId, [...LIVE_CARD_STATUSES]);
-      if (live.length > 0 && !template.smartcardConfiguration.allowSmartcardReuse) {
+      const earlier = await tx.smartcards.statusesByCardId(cardId);
+      if (earlier.some((status) => LIVE_CARD_STATUSES.has(status)) && !template.smartcardConfiguration.allowSmartcardReuse) {
         throw new CmError('CARD_IN_USE', 'Another live smart card record holds this cardid.');
       }
-      const reused = await tx.smartcards.anyWithCardId(cardId);
+      const reused = earlier.length > 0;
       const old = request.oldSmartcardUuid;
       const now = this.clock.now();
       const card: SmartcardRecord = {
@@ -142,9 +162,9 @@ export class SmartcardService {
         createdAt: now.toISOString(),
       };
       await tx.smartcards.insert(card);
-      request.newSmartcardUuid = card.uuid;
-      if (request.status === RequestStatus.Approved) request.status = RequestStatus.Executing;
-      await tx.requests.update(request);
+      // Binding a card is an execute operation: Approved -> Executing (SPEC 6).
+      const executing = request.status === RequestStatus.Approved ? { status: RequestStatus.Executing } : {};
+      await tx.requests.patch(request.uuid, { newSmartcardUuid: card.uuid, ...executing });
       await tx.audit.append(
         auditEntry(ctx, now, 'AssignSmartcard', 'Succeeded', { requestUuid: request.uuid, smartcardUuid: card.uuid }, {
           keyVersion: card.keyVersion,
@@ -171,9 +191,7 @@ export class SmartcardService {
     const requestUuid = requireGuid(requestUuidText, 'The request id');
     const cardUuid = requireGuid(cardUuidText, 'The smart card id');
     if (!Object.values(SmartcardStatus).includes(status as SmartcardStatus)) throw invalidArgument('status is not a smart card status.');
-    await this.expireIfDue(requestUuid);
-    return this.store.transaction(async (tx) => {
-      const { request, template } = await visibleRequest(tx, ctx, requestUuid);
+    return this.onLiveRequest(ctx, requestUuid, async (tx, { request, template }) => {
       const card = await cardOfRequest(tx, request, cardUuid);
       if (!mayExecute(ctx.caller, template, request)) throw forbidden('Only an executor of the request may change its card.');
       if (!isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
@@ -184,10 +202,7 @@ export class SmartcardService {
       const from = card.status;
       await tx.smartcards.updateStatus(card.uuid, status);
       await this.effects.onCardStatusChanged(tx, card.uuid, status);
-      if (request.status === RequestStatus.Approved) {
-        request.status = RequestStatus.Executing;
-        await tx.requests.update(request);
-      }
+      if (request.status === RequestStatus.Approved) await tx.requests.patch(request.uuid, { status: RequestStatus.Executing });
       await tx.audit.append(
         auditEntry(ctx, this.clock.now(), 'UpdateSmartcardStatus', 'Succeeded', { requestUuid, smartcardUuid: card.uuid }, {
           from,

@@ -26,6 +26,9 @@ export interface RequestFilter {
   status?: number;
 }
 
+/** The fields of a request that change after it is created (`patch`). */
+export type RequestPatch = Partial<Pick<RequestRecord, 'status' | 'completed' | 'newSmartcardUuid'>>;
+
 export interface RequestRepository {
   /** With `withApprovals` false the approvals are left empty (hot paths that do not need them). */
   get(uuid: string, withApprovals?: boolean): Promise<RequestRecord | undefined>;
@@ -37,8 +40,11 @@ export interface RequestRepository {
   /** Approved or Executing requests submitted before `submittedBefore`. */
   listOpenSubmittedBefore(submittedBefore: string): Promise<RequestRecord[]>;
   insert(request: RequestRecord): Promise<void>;
-  /** Writes every field but the approvals, which `addApproval` appends. */
-  update(request: RequestRecord): Promise<void>;
+  /**
+   * Writes only the fields given (the response count and the approvals change through their own
+   * methods; nothing else after creation): a narrow UPDATE rewrites only the indexes over them.
+   */
+  patch(uuid: string, fields: RequestPatch): Promise<void>;
   addApproval(requestUuid: string, approval: RequestRecord['approvals'][number]): Promise<void>;
   /**
    * An execute operation on an open request: Approved becomes Executing. With `countResponse`,
@@ -46,16 +52,20 @@ export interface RequestRepository {
    * the request is not open, or the limit was reached.
    */
   markExecuted(uuid: string, countResponse?: { limit: number }): Promise<boolean>;
+  /**
+   * The batch form of `markExecuted` with counting: grants up to `wanted` challenge-responses
+   * within `limit` (0 = none) and records them; how many were granted, or undefined when the
+   * request is not Approved or Executing.
+   */
+  countResponses(uuid: string, wanted: number, limit: number): Promise<number | undefined>;
 }
 
 export interface SmartcardRepository {
   get(uuid: string): Promise<SmartcardRecord | undefined>;
   /** The newest card record with this cardid (32 hex digits). */
   findNewestByCardId(cardId: string): Promise<SmartcardRecord | undefined>;
-  /** Card records with this cardid in one of `statuses`. */
-  listByCardId(cardId: string, statuses: number[]): Promise<SmartcardRecord[]>;
-  /** Whether any card record, in any status, has held this cardid. */
-  anyWithCardId(cardId: string): Promise<boolean>;
+  /** The statuses of every card record that has held this cardid (empty when none has). */
+  statusesByCardId(cardId: string): Promise<number[]>;
   /** Master key versions that cards refer to. */
   keyVersionsInUse(): Promise<number[]>;
   insert(card: SmartcardRecord): Promise<void>;
@@ -76,6 +86,8 @@ export interface AuditFilter {
 
 export interface AuditRepository {
   append(entry: AuditEntry): Promise<void>;
+  /** Appends the entries in their order. */
+  appendMany(entries: readonly AuditEntry[]): Promise<void>;
   list(filter: AuditFilter): Promise<AuditRecord[]>;
 }
 

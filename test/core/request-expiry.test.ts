@@ -22,7 +22,7 @@ t.test('open requests expire after the TTL', async (t) => {
   let now = new Date('2026-01-01T00:00:00Z');
   const clock = { now: () => now };
   const requests = new RequestService(store, clock, 72, NO_EFFECTS);
-  const cards = new SmartcardService(store, clock, () => 1, NO_EFFECTS, (id) => requests.expireIfDue(id));
+  const cards = new SmartcardService(store, clock, () => 1, NO_EFFECTS, requests);
   const templates = new ProfileTemplateService(store, clock);
   const admin = { caller: makeCaller({ userUuid: USERS.admin.sub, groups: ['cm-admins'] }, 'cm-admins'), correlationId: 'c' };
   const user = { caller: makeCaller({ userUuid: USERS.user.sub, name: 'Jane' }, 'cm-admins'), correlationId: 'c' };
@@ -42,4 +42,28 @@ t.test('open requests expire after the TTL', async (t) => {
   t.equal(await requests.abandonExpired(), 1, 'the periodic sweep abandons the rest');
   const rows = await store.read.audit.list({ limit: 10 });
   t.equal(rows.filter((r) => r.action === 'AbandonExpiredRequest').length, 2);
+});
+
+t.test('binding a card to a request past its TTL abandons the request and answers 409', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cm-ttl-'));
+  const store = new SqliteStore(join(dir, 'cm.sqlite'));
+  t.teardown(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let now = new Date('2026-01-01T00:00:00Z');
+  const clock = { now: () => now };
+  const requests = new RequestService(store, clock, 72, NO_EFFECTS);
+  const cards = new SmartcardService(store, clock, () => 1, NO_EFFECTS, requests);
+  const templates = new ProfileTemplateService(store, clock);
+  const admin = { caller: makeCaller({ userUuid: USERS.admin.sub, groups: ['cm-admins'] }, 'cm-admins'), correlationId: 'c' };
+  const user = { caller: makeCaller({ userUuid: USERS.user.sub, name: 'Jane' }, 'cm-admins'), correlationId: 'c' };
+  const template = await templates.create(admin, { name: 'T', policies: { Enroll: { enabled: true, selfServiceEnabled: true } } });
+  const request = await requests.create(user, { profileTemplateUuid: template.uuid, type: 1, target: '', dataCollection: [], comment: '', priority: 0, smartcard: '' });
+
+  now = new Date('2026-01-04T00:00:01Z');
+  await t.rejects(cards.assign(user, { requestId: request.uuid, cardId: randomUUID(), atr: '' }), { code: 'WRONG_STATE' });
+  const stored = await store.read.requests.get(request.uuid);
+  t.equal(stored?.status, 7, 'the request was abandoned');
+  t.equal(stored?.newSmartcardUuid, '00000000-0000-0000-0000-000000000000', 'and no card was bound');
 });
