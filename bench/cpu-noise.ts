@@ -1,6 +1,8 @@
 // How much CPU other processes used while a scenario ran: everything the machine was busy with
 // (/proc/stat) minus what the bench and the server under test used (/proc/<pid>/stat). On a
 // shared 2-core machine this is the difference between a figure and noise, so the table shows it.
+// Also what the server itself used, all its threads together (event loop, worker threads, V8's
+// GC helpers): per operation, the figure that a CPU profile of one thread cannot give.
 import { readFileSync } from 'node:fs';
 
 export interface CpuSnapshot {
@@ -45,4 +47,22 @@ export function otherCpuCores(before: CpuSnapshot | undefined, after: CpuSnapsho
   if (seconds <= 0) return undefined;
   const other = after.busyTicks - before.busyTicks - (after.oursTicks - before.oursTicks);
   return Math.max(0, other / TICKS_PER_SECOND / seconds);
+}
+
+export interface WindowCpu {
+  /** Other processes' CPU, in cores. */
+  otherCores?: number;
+  /** CPU seconds the server process used, all threads. */
+  serverSeconds?: number;
+}
+
+/** Starts a measured window for the bench process and the server `serverPid`; call the result at its end. */
+export function cpuWindow(serverPid: number): () => WindowCpu {
+  const pids = [process.pid, serverPid];
+  const before = cpuSnapshot(pids);
+  const serverBefore = processTicks(serverPid);
+  return () => ({
+    otherCores: otherCpuCores(before, cpuSnapshot(pids)),
+    serverSeconds: (processTicks(serverPid) - serverBefore) / TICKS_PER_SECOND,
+  });
 }

@@ -1,6 +1,6 @@
 // The gRPC load driver: unary calls kept `concurrency` in flight on one channel, and the batch
-// stream SmartcardService.ComputeAuthenticationResponses with a window of items in flight per
-// stream. Latency is per call, or per item from its write to its answer.
+// stream SmartcardService.ComputeAuthenticationResponses with a number of batches in flight per
+// stream. Latency is per call, or per item from its batch's write to its answer.
 import * as grpc from '@grpc/grpc-js';
 import { LatencyRecorder } from './latency.js';
 import { ErrorSampler, type LoadResult } from './load-result.js';
@@ -65,16 +65,19 @@ export interface StreamItemResult {
 }
 
 export interface StreamLoad {
-  open(metadata: grpc.Metadata): grpc.ClientDuplexStream<object, StreamItemResult>;
+  open(metadata: grpc.Metadata): grpc.ClientDuplexStream<object, { results: StreamItemResult[] }>;
   /** The i-th item (without its id, which the driver adds). */
   item(i: number): object;
   metadata: grpc.Metadata;
   streams: number;
-  /** Items each stream keeps in flight. */
-  window: number;
+  /** Items per message. */
+  batchSize: number;
+  /** Batches each stream keeps in flight. */
+  batches: number;
   durationSeconds: number;
 }
 
+/** Each stream keeps `batches` messages of `batchSize` items in flight; latency is per item, from its batch's write to its answer. */
 export function runStreamLoad(load: StreamLoad): Promise<LoadResult> {
   const latency = new LatencyRecorder();
   const errors = new ErrorSampler();
@@ -88,6 +91,7 @@ export function runStreamLoad(load: StreamLoad): Promise<LoadResult> {
     new Promise<void>((resolve) => {
       const call = load.open(load.metadata);
       const sentAt = new Map<string, bigint>();
+      let inFlight = 0;
       let writing = true;
       const send = () => {
         if (!writing) return;
@@ -96,36 +100,44 @@ export function runStreamLoad(load: StreamLoad): Promise<LoadResult> {
           call.end();
           return;
         }
-        const id = String(issued++);
-        sentAt.set(id, process.hrtime.bigint());
-        call.write({ id, ...load.item(Number(id)) });
+        const items = Array.from({ length: load.batchSize }, () => {
+          const id = String(issued++);
+          return { id, ...load.item(Number(id)) };
+        });
+        sentAt.set(items[0]!.id, process.hrtime.bigint());
+        inFlight += items.length;
+        call.write({ items });
       };
-      call.on('data', (result: StreamItemResult) => {
-        const t0 = sentAt.get(result.id);
-        sentAt.delete(result.id);
-        if (result.response !== undefined && result.response !== '') {
-          ok++;
-          if (t0 !== undefined) latency.record(Number(process.hrtime.bigint() - t0) / 1e6);
-        } else {
-          failed++;
-          errors.add(`item error ${result.error?.code ?? '?'}: ${result.error?.message ?? ''}`);
+      call.on('data', ({ results }: { results: StreamItemResult[] }) => {
+        const t0 = sentAt.get(results[0]?.id ?? '');
+        sentAt.delete(results[0]?.id ?? '');
+        const ms = t0 === undefined ? undefined : Number(process.hrtime.bigint() - t0) / 1e6;
+        for (const result of results) {
+          if (result.response !== undefined && result.response !== '') {
+            ok++;
+            if (ms !== undefined) latency.record(ms);
+          } else {
+            failed++;
+            errors.add(`item error ${result.error?.code ?? '?'}: ${result.error?.message ?? ''}`);
+          }
         }
+        inFlight -= results.length;
         send();
       });
       call.on('error', (err: grpc.ServiceError) => {
-        failed += sentAt.size;
+        failed += inFlight;
         errors.add(describe(err));
         resolve();
       });
       call.on('end', () => resolve());
-      for (let i = 0; i < load.window; i++) send();
+      for (let i = 0; i < load.batches; i++) send();
     });
 
   return Promise.all(Array.from({ length: load.streams }, one)).then(() => ({
     ok,
     errors: failed,
     seconds: Number(process.hrtime.bigint() - started) / 1e9,
-    concurrency: load.streams * load.window,
+    concurrency: load.streams * load.batches * load.batchSize,
     latency: latency.summary(),
     histogram: latency.histogram(),
     errorSamples: errors.samples,

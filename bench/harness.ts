@@ -3,7 +3,7 @@
 // processes took meanwhile), and the rows measured so far.
 import { join } from 'node:path';
 import { Api, PEOPLE, mintToken } from './api.js';
-import { cpuSnapshot, otherCpuCores } from './cpu-noise.js';
+import { cpuWindow, type WindowCpu } from './cpu-noise.js';
 import type { BenchEnvironment } from './environment.js';
 import { runHttpLoad, type HttpLoad } from './http-load.js';
 import { LatencyRecorder } from './latency.js';
@@ -85,9 +85,9 @@ export class Bench {
     if (!this.wants(id)) return;
     if (this.profile.warmupSeconds > 0) await run(this.profile.warmupSeconds);
     child.rss.resetWindow();
-    const before = cpuSnapshot([process.pid, child.pid]);
+    const cpu = cpuWindow(child.pid);
     const result = await run(this.profile.seconds);
-    this.record(id, result, child.rss.windowPeakBytes, otherCpuCores(before, cpuSnapshot([process.pid, child.pid])));
+    this.record(id, result, child.rss.windowPeakBytes, cpu());
   }
 
   async timedHttp(id: RowId, child: RunningChild, load: Omit<HttpLoad, 'durationSeconds' | 'amount'>): Promise<void> {
@@ -108,14 +108,16 @@ export class Bench {
     const slice = this.profile.seconds / rounds;
     progress(`${wanted.map((v) => v.id).join(' and ')}: ${this.profile.warmupSeconds} s warm-up each, then ${rounds} turns of ${slice} s each`);
     for (const v of wanted) if (this.profile.warmupSeconds > 0) await runHttpLoad({ ...v.load, durationSeconds: this.profile.warmupSeconds });
-    const totals = wanted.map(() => ({ ok: 0, errors: 0, seconds: 0, otherCpuSeconds: 0, peak: 0, latency: new LatencyRecorder(), errorSamples: new Set<string>() }));
+    const totals = wanted.map(() => ({ ok: 0, errors: 0, seconds: 0, otherCpuSeconds: 0, serverCpuSeconds: 0, peak: 0, latency: new LatencyRecorder(), errorSamples: new Set<string>() }));
     for (let round = 0; round < rounds; round++) {
       for (const [i, v] of wanted.entries()) {
         const t = totals[i]!;
         v.child.rss.resetWindow();
-        const before = cpuSnapshot([process.pid, v.child.pid]);
+        const window = cpuWindow(v.child.pid);
         const r = await runHttpLoad({ ...v.load, durationSeconds: slice, latency: t.latency });
-        t.otherCpuSeconds += (otherCpuCores(before, cpuSnapshot([process.pid, v.child.pid])) ?? 0) * r.seconds;
+        const cpu = window();
+        t.otherCpuSeconds += (cpu.otherCores ?? 0) * r.seconds;
+        t.serverCpuSeconds += cpu.serverSeconds ?? 0;
         t.ok += r.ok;
         t.errors += r.errors;
         t.seconds += r.seconds;
@@ -134,7 +136,7 @@ export class Bench {
         histogram: t.latency.histogram(),
         errorSamples: [...t.errorSamples].slice(0, 5),
       };
-      this.record(v.id, result, t.peak || undefined, t.seconds > 0 ? t.otherCpuSeconds / t.seconds : undefined);
+      this.record(v.id, result, t.peak || undefined, { otherCores: t.seconds > 0 ? t.otherCpuSeconds / t.seconds : undefined, serverSeconds: t.serverCpuSeconds });
     }
   }
 
@@ -144,13 +146,14 @@ export class Bench {
     progress(`${id}: ${warmup.amount} warm-up operations, ${measured.amount} measured`);
     if ((warmup.amount ?? 0) > 0) await runHttpLoad(warmup);
     child.rss.resetWindow();
-    const before = cpuSnapshot([process.pid, child.pid]);
+    const cpu = cpuWindow(child.pid);
     const result = await runHttpLoad(measured);
-    this.record(id, result, child.rss.windowPeakBytes, otherCpuCores(before, cpuSnapshot([process.pid, child.pid])));
+    this.record(id, result, child.rss.windowPeakBytes, cpu());
   }
 
-  record(id: RowId, result: LoadResult, peakRssBytes?: number, otherCpu?: number): void {
-    (this.phase === 'start' ? this.rows : this.endRows).set(id, { result, peakRssBytes, otherCpu });
+  record(id: RowId, result: LoadResult, peakRssBytes?: number, cpu: WindowCpu = {}): void {
+    const otherCpu = cpu.otherCores;
+    (this.phase === 'start' ? this.rows : this.endRows).set(id, { result, peakRssBytes, otherCpu, serverCpuSeconds: cpu.serverSeconds });
     progress(`${id}${this.phase === 'end' ? ' (again)' : ''}: ${describeRate(result)}${otherCpu === undefined ? '' : `, other processes ${(otherCpu * 100).toFixed(0)}% CPU`}`);
   }
 }

@@ -25,9 +25,8 @@ export interface Profile {
   rawSignSeconds: number;
   /** Turns of the pool-versus-inline comparison (each variant gets seconds / turns per turn). */
   interleavedRounds: number;
-  /** Batch stream: streams, and items in flight per stream. */
-  streams: number;
-  streamWindow: number;
+  /** Batch stream: streams, items per message, and messages in flight per stream. */
+  stream: { streams: number; batchSize: number; batches: number };
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
@@ -45,8 +44,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     csrKeys: 4,
     rawSignSeconds: 3,
     interleavedRounds: 5,
-    streams: 4,
-    streamWindow: 128,
+    stream: { streams: 2, batchSize: 256, batches: 4 },
   },
   smoke: {
     name: 'smoke',
@@ -62,8 +60,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     csrKeys: 1,
     rawSignSeconds: 0.5,
     interleavedRounds: 2,
-    streams: 2,
-    streamWindow: 16,
+    stream: { streams: 2, batchSize: 16, batches: 2 },
   },
 };
 
@@ -88,7 +85,7 @@ export const USAGE = `usage: node dist/bench/run.js [--smoke] [--seconds N] [--o
   --smoke         a few seconds: every scenario, tiny (what CI runs)
   --seconds N     the measured window of each timed scenario (default 10, smoke 1)
   --only ROWS     measure only these rows, e.g. auth,bindSmall (ids: hello noop grpcNoop sign1 sign2
-                  auth authInline pin bindSmall readSmall cert grpcUnary grpcStream bindLarge readLarge)
+                  auditRows auth authInline pin bindSmall readSmall cert grpcUnary grpcStream bindLarge readLarge)
   --json FILE     also write every figure to FILE as JSON
   --cpu-prof DIR  run the server processes with node --cpu-prof, profiles into DIR
   --heap-snapshot DIR  each server process writes a heap snapshot into DIR before it stops

@@ -10,6 +10,7 @@ export type RowId =
   | 'grpcNoop'
   | 'sign1'
   | 'sign2'
+  | 'auditRows'
   | 'auth'
   | 'authInline'
   | 'pin'
@@ -27,6 +28,8 @@ export interface Measurement {
   peakRssBytes?: number;
   /** CPU that other processes on the machine used meanwhile, in cores (noise). */
   otherCpu?: number;
+  /** CPU seconds the server process used in the window, all its threads. */
+  serverCpuSeconds?: number;
 }
 
 export interface RowLabels {
@@ -42,6 +45,7 @@ export function rowLabels(n: RowLabels): Record<RowId, string> {
     grpcNoop: 'grpc-js unary no-op, direct (no HTTP)',
     sign1: 'raw RSA-2048 signatures, CA key, 1 thread',
     sign2: 'raw RSA-2048 signatures, CA key, 2 threads',
+    auditRows: 'SQLite audit rows (random cards), a stream batch per commit',
     auth: 'REST authenticationresponse',
     authInline: 'REST authenticationresponse, inline crypto',
     pin: 'REST serverproposedpin (Randomized)',
@@ -61,6 +65,7 @@ export const ROW_ORDER: readonly RowId[] = [
   'grpcNoop',
   'sign1',
   'sign2',
+  'auditRows',
   'auth',
   'authInline',
   'pin',
@@ -74,7 +79,7 @@ export const ROW_ORDER: readonly RowId[] = [
 ];
 
 /** Rows that are not requests to a server, so a ratio to the HTTP baselines means nothing. */
-const LOCAL_ROWS: ReadonlySet<RowId> = new Set(['sign1', 'sign2']);
+const LOCAL_ROWS: ReadonlySet<RowId> = new Set(['sign1', 'sign2', 'auditRows']);
 
 const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
 const fmtMs = (n: number) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0)) : '-');
@@ -84,12 +89,12 @@ const fmtMb = (bytes: number | undefined) => (bytes === undefined ? '-' : (bytes
 export function formatTable(rows: Map<RowId, Measurement>, labels: Record<RowId, string>): string {
   const hello = rows.get('hello');
   const noop = rows.get('noop');
-  const header = ['scenario', 'in flight', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB', 'vs hello-world', 'vs REST->gRPC no-op', 'other procs CPU %'];
+  const header = ['scenario', 'in flight', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB', 'server CPU us/op', 'vs hello-world', 'vs REST->gRPC no-op', 'other procs CPU %'];
   const lines = [header, header.map((h, i) => (i === 0 ? '---' : '---:'))];
   for (const id of ROW_ORDER) {
     const m = rows.get(id);
     if (!m) {
-      lines.push([labels[id], '', 'not run', '', '', '', '', '', '', '']);
+      lines.push([labels[id], '', 'not run', '', '', '', '', '', '', '', '']);
       continue;
     }
     const rate = perSecond(m.result);
@@ -102,6 +107,7 @@ export function formatTable(rows: Map<RowId, Measurement>, labels: Record<RowId,
       fmtMs(m.result.latency.p99),
       String(m.result.errors),
       fmtMb(m.peakRssBytes),
+      m.serverCpuSeconds === undefined || m.result.ok === 0 ? '-' : fmtInt((m.serverCpuSeconds * 1e6) / m.result.ok),
       local || !hello ? '-' : fmtRatio(rate / perSecond(hello.result)),
       local || !noop ? '-' : fmtRatio(rate / perSecond(noop.result)),
       m.otherCpu === undefined ? '-' : (m.otherCpu * 100).toFixed(0),

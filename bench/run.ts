@@ -17,6 +17,7 @@ import { noopClient } from './noop-proto.js';
 import { HelpRequested, parseOptions, USAGE, type Options } from './options.js';
 import { siblingScript } from './processes.js';
 import { measureRawSignatures } from './raw-sign.js';
+import { measureAuditRows } from './audit-rows.js';
 import { evaluateTargets, formatDrift, formatHistograms, formatMemory, formatTable, formatTargets, ROW_ORDER, rowLabels } from './report.js';
 import {
   authenticationResponseLoad,
@@ -70,8 +71,15 @@ async function runAll(bench: Bench): Promise<void> {
     for (const [id, threads] of [['sign1', 1], ['sign2', 2]] as const) {
       const before = cpuSnapshot([process.pid]);
       const result = await measureRawSignatures(env.caKeyPem, threads, p.rawSignSeconds);
-      bench.record(id, result, undefined, otherCpuCores(before, cpuSnapshot([process.pid])));
+      bench.record(id, result, undefined, { otherCores: otherCpuCores(before, cpuSnapshot([process.pid])) });
     }
+  }
+
+  if (bench.wants('auditRows')) {
+    progress('durable audit rows in a SqliteStore of their own');
+    const before = cpuSnapshot([process.pid]);
+    const result = await measureAuditRows(env.dir, p.rawSignSeconds, p.stream.batchSize);
+    bench.record('auditRows', result, undefined, { otherCores: otherCpuCores(before, cpuSnapshot([process.pid])) });
   }
 
   await measureBaselines(bench);
@@ -120,9 +128,9 @@ async function runAll(bench: Bench): Promise<void> {
     try {
       progress(`grpcUnary: ${p.warmupSeconds} s warm-up, ${p.seconds} s measured`);
       await bench.timed('grpcUnary', child, (seconds) => grpcUnaryAuthentication(client, target.token, openCards, challenge, p.connections, seconds));
-      progress(`grpcStream: ${p.streams} streams x ${p.streamWindow} items in flight, ${p.warmupSeconds} s warm-up, ${p.seconds} s measured`);
+      progress(`grpcStream: ${p.stream.streams} streams x ${p.stream.batches} batches of ${p.stream.batchSize} items in flight, ${p.warmupSeconds} s warm-up, ${p.seconds} s measured`);
       await bench.timed('grpcStream', child, (seconds) =>
-        grpcStreamAuthentication(client, target.token, openCards, challenge, p.streams, p.streamWindow, seconds),
+        grpcStreamAuthentication(client, target.token, openCards, challenge, p.stream, seconds),
       );
     } finally {
       client.close();
@@ -238,7 +246,8 @@ async function main(): Promise<number> {
     formatTable(bench.rows, labels),
     '',
     'ops/s: successful operations per second of the measured window; p50/p99: their latency; errors: anything else.',
-    'peak RSS: of the server process during the window. other procs CPU %: what other processes on the machine used',
+    'peak RSS: of the server process during the window. server CPU us/op: the CPU time the server process used in the window',
+    '(all its threads: event loop, worker threads, GC helpers) per successful operation. other procs CPU %: what other processes on the machine used',
     'meanwhile (100 = one of the cores): a row where it is well above 0 measured a shared machine, not the service.',
     '',
     'Targets (issue 5; the last line is issue 3):',

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { AutocannonRequest } from 'autocannon';
 import { loadCmProto } from '../proto/load.js';
 import { BASE_PATH, BENCH_ATR, type BoundCard } from './api.js';
-import { runUnaryLoad, runStreamLoad, type StreamItemResult } from './grpc-load.js';
+import { runUnaryLoad, runStreamLoad, type StreamLoad } from './grpc-load.js';
 import type { HttpLoad } from './http-load.js';
 import type { LoadResult } from './load-result.js';
 
@@ -159,17 +159,15 @@ export function grpcStreamAuthentication(
   token: string,
   cards: readonly BoundCard[],
   challenge: string,
-  streams: number,
-  window: number,
+  shape: { streams: number; batchSize: number; batches: number },
   durationSeconds: number,
 ): Promise<LoadResult> {
-  const open = client.ComputeAuthenticationResponses as unknown as (metadata: grpc.Metadata) => grpc.ClientDuplexStream<object, StreamItemResult>;
+  const open = client.ComputeAuthenticationResponses as unknown as StreamLoad['open'];
   return runStreamLoad({
     open: (metadata) => open.call(client, metadata),
     item: (i) => ({ item: authenticationItem(cards, challenge, i) }),
     metadata: bearer(token),
-    streams,
-    window,
+    ...shape,
     durationSeconds,
   });
 }

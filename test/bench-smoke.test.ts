@@ -14,6 +14,7 @@ const ROWS = [
   'grpc-js unary no-op, direct (no HTTP)',
   'raw RSA-2048 signatures, CA key, 1 thread',
   'raw RSA-2048 signatures, CA key, 2 threads',
+  'SQLite audit rows (random cards), a stream batch per commit',
   'REST authenticationresponse',
   'REST authenticationresponse, inline crypto',
   'REST serverproposedpin (Randomized)',

@@ -59,8 +59,28 @@ interface Target {
   card: SmartcardRecord;
 }
 
+/** One item of a batch: its answer, or the error refusing it. */
+export type BatchOutcome = { response: string; error?: undefined } | { error: unknown; response?: undefined };
+
+interface CardReference {
+  requestUuid: string;
+  smartcardUuid: string;
+  cardId: string;
+  atr: string;
+}
+
+/** A batch item after its checks and crypto: a response waiting to be counted, or its refusal. */
+type Checked = { refs: { requestUuid: string; smartcardUuid: string } } & (
+  | { target: Target; response: Buffer; detail: Record<string, number | boolean>; error?: undefined }
+  | { target?: undefined; error: unknown }
+);
+
+const errorCode = (err: unknown) => (err instanceof CmError ? err.code : 'INTERNAL');
+
+const targetRefs = (target: Target) => ({ requestUuid: target.request.uuid, smartcardUuid: target.card.uuid });
+
 /** The syntax of a card reference: 400 before anything is looked up. */
-function parseCardReference(input: DiversifiedKeyInput, requestOptional = false) {
+function parseCardReference(input: DiversifiedKeyInput, requestOptional = false): CardReference {
   const requestUuid = requestOptional && !input.requestUuid ? '' : requireGuid(input.requestUuid, 'The request id');
   return {
     requestUuid,
@@ -68,6 +88,17 @@ function parseCardReference(input: DiversifiedKeyInput, requestOptional = false)
     cardId: cardIdHex(requireGuid(input.cardId, 'cardid')),
     atr: input.atr ? requireHex(input.atr, 'atr', 2, 33) : '',
   };
+}
+
+function parseResponseInput(input: AuthenticationResponseInput): { ref: CardReference; challenge: Buffer } {
+  return { ref: parseCardReference(input), challenge: challengeBytes(input.challenge) };
+}
+
+/** SPEC 3's last reference check: the cardid and atr the caller read from the card. */
+function checkCard(card: SmartcardRecord, ref: CardReference): void {
+  if (card.cardId !== ref.cardId || (ref.atr && card.atr && card.atr !== ref.atr)) {
+    throw new CmError('CARD_MISMATCH', 'cardid or atr does not match the smart card record.');
+  }
 }
 
 function challengeBytes(text: string): Buffer {
@@ -102,40 +133,104 @@ export class CardSecretService {
 
   async authenticationResponse(ctx: CallContext, input: AuthenticationResponseInput): Promise<string> {
     return this.audited(ctx, 'GetAuthenticationResponse', input, async (refs) => {
-      const ref = parseCardReference(input);
+      const { ref, challenge } = parseResponseInput(input);
       Object.assign(refs, ref);
-      const challenge = challengeBytes(input.challenge);
       const target = await this.checkedTarget(ctx, ref);
-      checkChallengeSize(target.template, challenge);
-      const config = target.template.smartcardConfiguration;
-      if (input.diversified && (!config.diversifyAdminKey || target.card.keyVersion === 0)) {
-        throw wrongState("The profile template does not diversify this card's admin key.");
-      }
-      this.checkLimit(target.request);
-
-      const alg = config.adminKeyAlgorithm;
-      const key = input.diversified ? this.keys.get(target.card.keyVersion) : Buffer.from(config.defaultAdminKeyHex, 'hex');
-      const response = await (input.diversified
-        ? this.crypto.respond({ alg, master: key, cardId: cardIdGuid(ref.cardId), challenge })
-        : this.crypto.respond({ alg, key, challenge })
-      ).finally(() => key.fill(0));
-
+      const { response, detail } = await this.respond(target, ref, input.diversified, challenge);
       await this.store.transaction(async (tx) => {
         if (!(await tx.requests.markExecuted(target.request.uuid, { limit: this.maxResponses }))) {
           // Closed or at its limit since the checks above: say which.
           await this.stillOpen(tx, target.request.uuid);
           throw limitExceeded();
         }
-        await tx.audit.append(
-          auditEntry(ctx, this.clock.now(), 'GetAuthenticationResponse', 'Succeeded', { requestUuid: target.request.uuid, smartcardUuid: target.card.uuid }, {
-            diversified: input.diversified,
-            keyVersion: input.diversified ? target.card.keyVersion : 0,
-            challengeLength: challenge.length,
-          }),
-        );
+        await tx.audit.append(auditEntry(ctx, this.clock.now(), 'GetAuthenticationResponse', 'Succeeded', targetRefs(target), detail));
+      }).catch((err: unknown) => {
+        response.fill(0);
+        throw err;
       });
       return response.toString('base64');
     });
+  }
+
+  /**
+   * The batch stream's form of `authenticationResponse`: each item is checked, answered or
+   * refused on its own, exactly as the single call would; items naming the same request and
+   * card share the look-ups, the crypto jobs share pool tasks, and the whole batch (counting
+   * and every audit row, refusals included) is written in one transaction. An item is answered
+   * only once that transaction has committed.
+   */
+  async authenticationResponses(ctx: CallContext, inputs: readonly AuthenticationResponseInput[]): Promise<BatchOutcome[]> {
+    if (inputs.length === 0) return [];
+    const targets = new Map<string, Promise<Target>>();
+    const checked = await Promise.all(
+      inputs.map(async (input): Promise<Checked> => {
+        const refs = { requestUuid: parseGuid(input.requestUuid) ?? '', smartcardUuid: parseGuid(input.smartcardUuid) ?? '' };
+        try {
+          const { ref, challenge } = parseResponseInput(input);
+          const key = `${ref.requestUuid}/${ref.smartcardUuid}`;
+          let target = targets.get(key);
+          if (!target) targets.set(key, (target = this.openTarget(ctx, ref.requestUuid, ref.smartcardUuid)));
+          const resolved = await target;
+          checkCard(resolved.card, ref);
+          return { refs, target: resolved, ...(await this.respond(resolved, ref, input.diversified, challenge)) };
+        } catch (error) {
+          return { refs, error };
+        }
+      }),
+    );
+
+    const outcomes: BatchOutcome[] = [];
+    try {
+      await this.store.transaction(async (tx) => {
+        const at = this.clock.now();
+        // Count the answers per request, then refuse, in item order, those beyond what was granted.
+        const wanted = new Map<string, number>();
+        for (const item of checked) if (item.target) wanted.set(item.target.request.uuid, (wanted.get(item.target.request.uuid) ?? 0) + 1);
+        const granted = new Map<string, number | undefined>();
+        for (const [uuid, n] of wanted) granted.set(uuid, await tx.requests.countResponses(uuid, n, this.maxResponses));
+        const entries = checked.map((item) => {
+          let refusal = item.error;
+          if (item.target) {
+            const left = granted.get(item.target.request.uuid);
+            if (left) {
+              granted.set(item.target.request.uuid, left - 1);
+              outcomes.push({ response: item.response.toString('base64') });
+              return auditEntry(ctx, at, 'GetAuthenticationResponse', 'Succeeded', targetRefs(item.target), item.detail);
+            }
+            // Closed or at its limit since the checks: say which.
+            refusal = left === undefined ? wrongState('The request is not Approved or Executing.') : limitExceeded();
+          }
+          outcomes.push({ error: refusal });
+          return auditEntry(ctx, at, 'GetAuthenticationResponse', 'Refused', item.refs, { code: errorCode(refusal) });
+        });
+        await tx.audit.appendMany(entries);
+      });
+      return outcomes;
+    } catch (error) {
+      // Nothing of the batch was recorded, so nothing of it is answered.
+      return inputs.map(() => ({ error }));
+    } finally {
+      for (const item of checked) if (item.target) item.response.fill(0);
+    }
+  }
+
+  /** The template's rules for a challenge-response, then the response from the pool. */
+  private async respond(target: Target, ref: { cardId: string }, diversified: boolean, challenge: Buffer) {
+    checkChallengeSize(target.template, challenge);
+    const config = target.template.smartcardConfiguration;
+    if (diversified && (!config.diversifyAdminKey || target.card.keyVersion === 0)) {
+      throw wrongState("The profile template does not diversify this card's admin key.");
+    }
+    this.checkLimit(target.request);
+
+    const alg = config.adminKeyAlgorithm;
+    const key = diversified ? this.keys.get(target.card.keyVersion) : Buffer.from(config.defaultAdminKeyHex, 'hex');
+    const response = await (diversified
+      ? this.crypto.respond({ alg, master: key, cardId: cardIdGuid(ref.cardId), challenge })
+      : this.crypto.respond({ alg, key, challenge })
+    ).finally(() => key.fill(0));
+    const detail = { diversified, keyVersion: diversified ? target.card.keyVersion : 0, challengeLength: challenge.length };
+    return { response, detail };
   }
 
   async diversifiedKey(ctx: CallContext, input: DiversifiedKeyInput): Promise<string> {
@@ -206,9 +301,16 @@ export class CardSecretService {
   }
 
   /** SPEC 3, in order: visible 404, executor 403, state 409, cardid/atr 409 CARD_MISMATCH. */
-  private async checkedTarget(ctx: CallContext, ref: { requestUuid: string; smartcardUuid: string; cardId: string; atr: string }): Promise<Target> {
-    const { request, template } = await visibleRequest(this.store.read, ctx, ref.requestUuid);
-    const card = await cardOfRequest(this.store.read, request, ref.smartcardUuid);
+  private async checkedTarget(ctx: CallContext, ref: CardReference): Promise<Target> {
+    const target = await this.openTarget(ctx, ref.requestUuid, ref.smartcardUuid);
+    checkCard(target.card, ref);
+    return target;
+  }
+
+  /** The checks of SPEC 3 that depend only on the request and the card, up to their states. */
+  private async openTarget(ctx: CallContext, requestUuid: string, smartcardUuid: string): Promise<Target> {
+    const { request, template } = await visibleRequest(this.store.read, ctx, requestUuid);
+    const card = await cardOfRequest(this.store.read, request, smartcardUuid);
     if (!mayExecute(ctx.caller, template, request)) throw forbidden('Only an executor of the request receives key material or PINs.');
     if (this.expiry.isDue(request)) {
       await this.expiry.abandonExpired();
@@ -216,9 +318,6 @@ export class CardSecretService {
     }
     if (!isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
     if (!LIVE_CARD_STATUSES.has(card.status)) throw wrongState('The smart card is not Assigned, Active or Suspended.');
-    if (card.cardId !== ref.cardId || (ref.atr && card.atr && card.atr !== ref.atr)) {
-      throw new CmError('CARD_MISMATCH', 'cardid or atr does not match the smart card record.');
-    }
     return { request, template, card };
   }
 
@@ -262,8 +361,7 @@ export class CardSecretService {
     try {
       return await work(refs);
     } catch (err) {
-      const code = err instanceof CmError ? err.code : 'INTERNAL';
-      await this.record(ctx, action, 'Refused', refs, { code });
+      await this.record(ctx, action, 'Refused', refs, { code: errorCode(err) });
       throw err;
     }
   }

@@ -1,53 +1,71 @@
-// ComputeAuthenticationResponses: an issuance line streams many (request, card, challenge)
-// items; each is authorised and audited on its own and answered as soon as it is ready, with
-// its error in place of a response when refused. Items arriving together share pool tasks,
-// because the pool coalesces jobs of one event-loop turn.
+// ComputeAuthenticationResponses: an issuance line streams batches of (request, card,
+// challenge) items; each item is authorised, answered or refused, and audited on its own
+// (core/domain/card-secrets.ts authenticationResponses), and each batch is answered by one
+// message with a result per item, in the batch's order. Batches are worked on concurrently;
+// their answers go out as each completes.
 
-import type * as grpc from '@grpc/grpc-js';
-import type { AuthenticationResponseItem__Output } from '../../proto/gen/cm/v1/AuthenticationResponseItem.js';
+import * as grpc from '@grpc/grpc-js';
+import type { AuthenticationResponseBatch__Output } from '../../proto/gen/cm/v1/AuthenticationResponseBatch.js';
 import type { AuthenticationResponseResult } from '../../proto/gen/cm/v1/AuthenticationResponseResult.js';
+import type { AuthenticationResponseResults } from '../../proto/gen/cm/v1/AuthenticationResponseResults.js';
 import type { Domain } from '../domain/index.js';
 import { isCmError } from '../errors.js';
 import { contextOf, correlationIdOf, type CallEdge } from './call.js';
 import { grpcStatusOf, toServiceError } from './status.js';
 
-/** Most items a stream may have in flight before it stops reading (backpressure). */
-const MAX_IN_FLIGHT = 256;
+/** Most items one message may carry. */
+export const MAX_BATCH_ITEMS = 1024;
+
+/** Most batches a stream may have in flight before it stops reading (backpressure). */
+const MAX_BATCHES_IN_FLIGHT = 8;
+
+const EMPTY_ITEM = { requestUuid: '', smartcardUuid: '', cardId: '', challenge: '', diversified: false, atr: '' };
 
 export function batchAuthenticationResponses(
   edge: CallEdge,
   domain: Domain,
-  call: grpc.ServerDuplexStream<AuthenticationResponseItem__Output, AuthenticationResponseResult>,
+  call: grpc.ServerDuplexStream<AuthenticationResponseBatch__Output, AuthenticationResponseResults>,
 ): void {
   const correlationId = correlationIdOf(call.metadata);
   const log = edge.log.child({ correlationId, method: 'ComputeAuthenticationResponses' });
   let inFlight = 0;
   let ended = false;
+  let failed = false;
   const finishIfDone = () => {
-    if (ended && inFlight === 0) call.end();
+    if (ended && inFlight === 0 && !failed) call.end();
+  };
+  const fail = (status: Partial<grpc.StatusObject>) => {
+    failed = true;
+    call.emit('error', status);
   };
 
   contextOf(edge, call.metadata, correlationId).then(
     (ctx) => {
-      call.on('data', (item: AuthenticationResponseItem__Output) => {
+      call.on('data', (batch: AuthenticationResponseBatch__Output) => {
+        if (failed) return;
+        if (batch.items.length > MAX_BATCH_ITEMS) {
+          fail({ code: grpc.status.INVALID_ARGUMENT, details: `A batch carries at most ${MAX_BATCH_ITEMS} items.` });
+          return;
+        }
         inFlight++;
-        if (inFlight >= MAX_IN_FLIGHT) call.pause();
-        const request = item.item ?? { requestUuid: '', smartcardUuid: '', cardId: '', challenge: '', diversified: false, atr: '' };
+        if (inFlight >= MAX_BATCHES_IN_FLIGHT) call.pause();
         domain.cardSecrets
-          .authenticationResponse(ctx, request)
-          .then(
-            (response): AuthenticationResponseResult => ({ id: item.id, response }),
-            (err: unknown): AuthenticationResponseResult => {
-              if (!isCmError(err)) log.error({ err }, 'unexpected error in a batch item');
-              return isCmError(err)
-                ? { id: item.id, error: { status: grpcStatusOf(err.code), code: err.code, message: err.message } }
-                : { id: item.id, error: { status: 13, code: 'INTERNAL', message: 'Internal error.' } };
-            },
-          )
-          .then((result) => {
-            if (!call.cancelled) call.write(result);
+          .authenticationResponses(ctx, batch.items.map((item) => item.item ?? EMPTY_ITEM))
+          .then((outcomes) => {
+            let logged = false;
+            const results = outcomes.map((outcome, i): AuthenticationResponseResult => {
+              const id = batch.items[i]!.id;
+              if (outcome.response !== undefined) return { id, response: outcome.response };
+              const err = outcome.error;
+              if (isCmError(err)) return { id, error: { status: grpcStatusOf(err.code), code: err.code, message: err.message } };
+              // A fault of ours usually fails the whole batch alike: logged once.
+              if (!logged) log.error({ err }, 'unexpected error in a batch');
+              logged = true;
+              return { id, error: { status: grpc.status.INTERNAL, code: 'INTERNAL', message: 'Internal error.' } };
+            });
+            if (!call.cancelled && !failed) call.write({ results });
             inFlight--;
-            if (inFlight < MAX_IN_FLIGHT) call.resume();
+            if (inFlight < MAX_BATCHES_IN_FLIGHT) call.resume();
             finishIfDone();
           });
       });
@@ -56,9 +74,6 @@ export function batchAuthenticationResponses(
         finishIfDone();
       });
     },
-    (err: unknown) => {
-      const status = toServiceError(err, log);
-      call.emit('error', status);
-    },
+    (err: unknown) => fail(toServiceError(err, log)),
   );
 }

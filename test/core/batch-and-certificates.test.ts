@@ -10,8 +10,22 @@ import { metadataFor, mintToken, rpc, errorCodeOf, startTestCore } from '../supp
 import { grpcTemplate, USERS } from '../support/fixtures.js';
 import { answerChallenge, SimulatedSmartcard } from '../support/simcard.js';
 
-t.test('ComputeAuthenticationResponses answers each item or its own error', async (t) => {
-  const tc = await startTestCore();
+/** Sends the batches on one stream and collects every answer message until the stream ends. */
+async function runBatches(stream: grpc.ClientDuplexStream<any, any>, batches: object[][]): Promise<any[]> {
+  const answers: any[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('data', (r) => answers.push(r));
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  for (const items of batches) stream.write({ items });
+  stream.end();
+  await done;
+  return answers;
+}
+
+t.test('ComputeAuthenticationResponses answers each item of a batch or its own error, and audits each', async (t) => {
+  const tc = await startTestCore({ CM_MAX_RESPONSES_PER_REQUEST: '3' });
   t.teardown(() => tc.close());
   const { templates, requests, smartcards } = tc.clients;
   const admin = await mintToken(USERS.admin);
@@ -25,39 +39,72 @@ t.test('ComputeAuthenticationResponses answers each item or its own error', asyn
       return { requestUuid, smartcardUuid, cardId };
     }),
   );
-  const stream = (smartcards as any).ComputeAuthenticationResponses(metadataFor(agent)) as grpc.ClientDuplexStream<any, any>;
-  const results: any[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    stream.on('data', (r) => results.push(r));
-    stream.on('end', resolve);
-    stream.on('error', reject);
+  const item = (id: string, c: (typeof cards)[number], challenge: Buffer, extra: object = {}) => ({
+    id,
+    item: { ...c, challenge: challenge.toString('base64'), diversified: false, atr: '', ...extra },
   });
   const challenges = new Map<string, Buffer>();
-  cards.forEach((c, i) => {
-    const challenge = Buffer.alloc(16, i);
-    challenges.set(String(i), challenge);
-    stream.write({ id: String(i), item: { ...c, challenge: challenge.toString('base64'), diversified: false, atr: '' } });
+  const first = cards.map((c, i) => {
+    challenges.set(String(i), Buffer.alloc(16, i));
+    return item(String(i), c, challenges.get(String(i))!);
   });
-  stream.write({ id: 'mismatch', item: { ...cards[0], cardId: randomUUID(), challenge: 'AAAAAAAAAAA=', diversified: false } });
-  stream.write({ id: 'malformed', item: { ...cards[0], challenge: 'AAAA', diversified: false } });
-  stream.end();
-  await done;
-  t.equal(results.length, 42, 'one answer per item');
-  const byId = new Map(results.map((r) => [r.id, r]));
+  first.push(item('mismatch', cards[0]!, Buffer.alloc(8), { cardId: randomUUID() }));
+  first.push(item('malformed', { ...cards[0]!, requestUuid: 'not-a-guid' }, Buffer.alloc(8)));
+  first.push(item('short', cards[0]!, Buffer.alloc(4)));
+  // The limit is 3 per request: card 1's request gets 3 more answers here, the rest are refused.
+  const second = Array.from({ length: 5 }, (_, i) => item(`again-${i}`, cards[1]!, Buffer.alloc(8, i)));
+  const answers = await runBatches((smartcards as any).ComputeAuthenticationResponses(metadataFor(agent)), [first, second]);
+
+  t.equal(answers.length, 2, 'one answer message per batch');
+  const [a, b] = answers[0].results.length === first.length ? answers : [answers[1], answers[0]];
+  t.same(a.results.map((r: any) => r.id), first.map((i) => i.id), 'results in the batch order');
+  const byId = new Map([...a.results, ...b.results].map((r: any) => [r.id, r]));
   for (const [id, challenge] of challenges) {
-    const expected = answerChallenge('3DES', '00'.repeat(24), challenge).toString('base64');
-    t.equal(byId.get(id).response, expected, `item ${id}`);
+    t.equal(byId.get(id).response, answerChallenge('3DES', '00'.repeat(24), challenge).toString('base64'), `item ${id}`);
   }
   t.match(byId.get('mismatch'), { result: 'error', error: { code: 'CARD_MISMATCH', status: grpc.status.FAILED_PRECONDITION } });
   t.match(byId.get('malformed'), { result: 'error', error: { code: 'INVALID_ARGUMENT', status: grpc.status.INVALID_ARGUMENT } });
+  t.match(byId.get('short'), { result: 'error', error: { code: 'INVALID_ARGUMENT' } });
+  // card 1 had one answer in the first batch: two more are granted, in item order, then LIMIT_EXCEEDED.
+  t.same(
+    b.results.map((r: any) => r.response ? 'ok' : r.error.code),
+    ['ok', 'ok', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED'],
+  );
+  t.equal(byId.get('again-0').response, answerChallenge('3DES', '00'.repeat(24), Buffer.alloc(8, 0)).toString('base64'));
 
-  const unauthenticated = (smartcards as any).ComputeAuthenticationResponses(metadataFor()) as grpc.ClientDuplexStream<any, any>;
-  const err = await new Promise<grpc.ServiceError>((resolve) => {
-    unauthenticated.on('error', resolve);
-    unauthenticated.on('data', () => undefined);
-    unauthenticated.end();
+  // State left behind: counts and statuses of the requests, one audit row per item.
+  const db = new Database(join(tc.dir, 'cm.sqlite'), { readonly: true });
+  t.teardown(() => db.close());
+  const counted = db.prepare('SELECT status, responses_issued AS n FROM requests WHERE uuid = ?');
+  t.same(counted.get(cards[1]!.requestUuid), { status: 4, n: 3 }, 'limit reached, Executing');
+  t.same(counted.get(cards[2]!.requestUuid), { status: 4, n: 1 });
+  const audit = db
+    .prepare("SELECT outcome, detail FROM audit_log WHERE action = 'GetAuthenticationResponse' ORDER BY id")
+    .all() as { outcome: string; detail: string }[];
+  t.equal(audit.filter((r) => r.outcome === 'Succeeded').length, 42, '40 + 2 answers audited');
+  t.same(
+    audit.filter((r) => r.outcome === 'Refused').map((r) => JSON.parse(r.detail).code).sort(),
+    ['CARD_MISMATCH', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED'],
+  );
+  t.notMatch(JSON.stringify(audit), /response|[A-Za-z0-9+/]{22}==/, 'no response in the audit rows');
+});
+
+t.test('ComputeAuthenticationResponses refuses an unauthenticated stream and an oversized batch', async (t) => {
+  const tc = await startTestCore();
+  t.teardown(() => tc.close());
+  const { smartcards } = tc.clients;
+  const agent = await mintToken(USERS.agent);
+  const unauthenticated = runBatches((smartcards as any).ComputeAuthenticationResponses(metadataFor()), [[]]);
+  await t.rejects(unauthenticated, { code: grpc.status.UNAUTHENTICATED });
+
+  const oversized = Array.from({ length: 1025 }, (_, i) => ({ id: String(i), item: {} }));
+  await t.rejects(runBatches((smartcards as any).ComputeAuthenticationResponses(metadataFor(agent)), [oversized]), {
+    code: grpc.status.INVALID_ARGUMENT,
+    details: /at most 1024 items/,
   });
-  t.equal(err.code, grpc.status.UNAUTHENTICATED);
+  const db = new Database(join(tc.dir, 'cm.sqlite'), { readonly: true });
+  t.teardown(() => db.close());
+  t.same(db.prepare('SELECT count(*) AS n FROM audit_log').get(), { n: 0 }, 'nothing of the oversized batch was worked on');
 });
 
 t.test('certificate requests that are wrong in any way are refused with nothing stored', async (t) => {
