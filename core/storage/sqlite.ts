@@ -42,6 +42,11 @@ const CARD_COLUMNS = `uuid, card_id, status, flags, parent_smartcard_uuid, prima
   permanent_smartcard_uuid, assigned_user_uuid, profile_template_uuid, profile_template_version, comment,
   middleware, atr, key_version, request_uuid, created_at`;
 
+const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+
+/** An INSERT of every listed column: built once, not per call (the hot paths insert per request). */
+const insertInto = (table: string, columns: string) => `INSERT INTO ${table} (${columns}) VALUES (${placeholders(columns.split(',').length)})`;
+
 const INSERT_AUDIT = `INSERT INTO audit_log (at, correlation_id, caller_uuid, action, request_uuid, smartcard_uuid, outcome, detail)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
 
@@ -85,6 +90,10 @@ function cardFromRow(row: Row): SmartcardRecord {
 const CERTIFICATE_COLUMNS = `serial_hex, smartcard_uuid, request_uuid, user_uuid, template_common_name, thumbprint,
   not_before, not_after, issuer, requester_name, status, revoked_at, reason, der, issued_at`;
 
+const INSERT_REQUEST = insertInto('requests', REQUEST_COLUMNS);
+const INSERT_CARD = insertInto('smartcards', CARD_COLUMNS);
+const INSERT_CERTIFICATE = insertInto('certificates', CERTIFICATE_COLUMNS);
+
 function certificateFromRow(row: Row): CertificateRecord {
   return {
     serialHex: row.serial_hex as string,
@@ -123,7 +132,6 @@ function deepFreeze<T>(value: T): T {
  */
 function repositoriesOn(db: Database.Database, templateCache: TemplateCache, fillsCache: boolean): Repositories {
   const s = new Statements(db);
-  const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
   const requestFromRow = (row: Row, withApprovals = true): RequestRecord => ({
     uuid: row.uuid as string,
@@ -254,7 +262,7 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache, fil
         ).map((row) => requestFromRow(row));
       },
       async insert(r) {
-        s.get(`INSERT INTO requests (${REQUEST_COLUMNS}) VALUES (${placeholders(21)})`).run(...requestParams(r));
+        s.get(INSERT_REQUEST).run(...requestParams(r));
       },
       async patch(uuid, fields) {
         const columns: string[] = [];
@@ -317,7 +325,7 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache, fil
         );
       },
       async insert(c) {
-        s.get(`INSERT INTO smartcards (${CARD_COLUMNS}) VALUES (${placeholders(16)})`).run(
+        s.get(INSERT_CARD).run(
           c.uuid, c.cardId, c.status, c.flags, c.parentSmartcardUuid, c.primarySmartcardUuid,
           c.permanentSmartcardUuid, c.assignedUserUuid, c.profileTemplateUuid, c.profileTemplateVersion, c.comment,
           c.middleware, c.atr, c.keyVersion, c.requestUuid, c.createdAt,
@@ -347,7 +355,7 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache, fil
 
     certificates: {
       async insert(c) {
-        s.get(`INSERT INTO certificates (${CERTIFICATE_COLUMNS}) VALUES (${placeholders(15)})`).run(
+        s.get(INSERT_CERTIFICATE).run(
           c.serialHex, c.smartcardUuid, c.requestUuid, c.userUuid, c.templateCommonName, c.thumbprint,
           c.notBefore, c.notAfter, c.issuer, c.requesterName, c.status, c.revokedAt, c.reason, c.der, c.issuedAt,
         );
