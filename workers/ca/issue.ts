@@ -654,13 +654,8 @@ function signCertificateDer(
   return signToBeSigned(tbs, ca.signatureAlgorithmDer, ca.key);
 }
 
-export interface IssueCertificateInput {
-  caCertPem: string;
-  caKeyPem: string;
-  /** The issuing CA and its issuers (loadOrCreateCa's chainDer). The CA is added if missing. */
-  chainDer: Uint8Array[];
-  /** The subject's SubjectPublicKeyInfo (ParsedCertificateRequest.spkiDer). */
-  spkiDer: Uint8Array;
+/** A certificate's contents, all from the caller (the certificate template), never from the CSR. */
+interface CertificateContents {
   /** RFC 4514-style, most specific first: "CN=Jane Doe,O=Contoso". May be "" when upn is given. */
   subjectDn: string;
   serialHex?: string;
@@ -672,6 +667,15 @@ export interface IssueCertificateInput {
   publicUrl: string;
   /** Exact notBefore (then notAfter = notBefore + validityDays); default now - 10 minutes. */
   notBefore?: Date | string;
+}
+
+export interface IssueCertificateInput extends CertificateContents {
+  caCertPem: string;
+  caKeyPem: string;
+  /** The issuing CA and its issuers (loadOrCreateCa's chainDer). The CA is added if missing. */
+  chainDer: Uint8Array[];
+  /** The subject's SubjectPublicKeyInfo (ParsedCertificateRequest.spkiDer). */
+  spkiDer: Uint8Array;
 }
 
 export interface IssuedCertificate {
@@ -720,16 +724,9 @@ function checkUpn(upn: string): string {
 }
 
 /** What issueUnder needs besides the CA: IssueCertificateInput with the key already checked. */
-export interface IssueUnderCa {
+export interface IssueUnderCa extends CertificateContents {
   /** describeSpki's (or parseCertificateRequest's) reading of the subject's key. */
   subjectKey: Pick<SpkiInfo, 'keyAlgorithm' | 'spkiDer'>;
-  subjectDn: string;
-  serialHex?: string;
-  validityDays: number;
-  keyUsages: number;
-  upn?: string;
-  publicUrl: string;
-  notBefore?: Date | string;
 }
 
 /**
