@@ -72,16 +72,19 @@ export function envFile(env: Env, name: string): Buffer | undefined {
   }
 }
 
+/** One of `choices` (after `normalize`), `fallback` when unset. */
+function envChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T, normalize = (v: string) => v): T {
+  const value = normalize(envString(env, name) ?? fallback);
+  if (!(choices as readonly string[]).includes(value)) throw new ConfigError(`${name} must be one of ${choices.join(', ')}.`);
+  return value as T;
+}
+
 export function envLogLevel(env: Env): string {
-  const level = envString(env, 'CM_LOG_LEVEL') ?? 'info';
-  if (!LOG_LEVELS.includes(level)) throw new ConfigError(`CM_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
-  return level;
+  return envChoice(env, 'CM_LOG_LEVEL', LOG_LEVELS, 'info');
 }
 
 export function envCryptoMode(env: Env): CryptoMode {
-  const mode = (envString(env, 'CM_CRYPTO_MODE') ?? 'pool').toLowerCase();
-  if (!(CRYPTO_MODES as readonly string[]).includes(mode)) throw new ConfigError(`CM_CRYPTO_MODE must be one of ${CRYPTO_MODES.join(', ')}.`);
-  return mode as CryptoMode;
+  return envChoice(env, 'CM_CRYPTO_MODE', CRYPTO_MODES, 'pool', (v) => v.toLowerCase());
 }
 
 export function envTls(env: Env): CoreConfig['tls'] {
