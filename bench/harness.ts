@@ -3,7 +3,7 @@
 // processes took meanwhile), and the rows measured so far.
 import { join } from 'node:path';
 import { Api, PEOPLE, mintToken } from './api.js';
-import { cpuWindow, type WindowCpu } from './cpu-noise.js';
+import { cpuSnapshot, cpuWindow, otherCpuCores, type WindowCpu } from './cpu-noise.js';
 import type { BenchEnvironment } from './environment.js';
 import { runHttpLoad, type HttpLoad } from './http-load.js';
 import { LatencyRecorder } from './latency.js';
@@ -88,6 +88,14 @@ export class Bench {
     const cpu = cpuWindow(child.pid);
     const result = await run(this.profile.seconds);
     this.record(id, result, child.rss.windowPeakBytes, cpu());
+  }
+
+  /** A row measured in the bench process itself (no server to sample): only other processes' CPU is noted. */
+  async local(id: RowId, measure: () => Promise<LoadResult>): Promise<void> {
+    if (!this.wants(id)) return;
+    const before = cpuSnapshot([process.pid]);
+    const result = await measure();
+    this.record(id, result, undefined, { otherCores: otherCpuCores(before, cpuSnapshot([process.pid])) });
   }
 
   async timedHttp(id: RowId, child: RunningChild, load: Omit<HttpLoad, 'durationSeconds' | 'amount'>): Promise<void> {

@@ -6,7 +6,6 @@ import { availableParallelism, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { PEOPLE, benchTemplate, bindCards, createRequests, newChallenge, type BoundCard } from './api.js';
-import { cpuSnapshot, otherCpuCores } from './cpu-noise.js';
 import { certificateRequest, generateCsrKeys } from './csr.js';
 import { machineLine, prepareEnvironment, sourceVersion } from './environment.js';
 import { insertFillerCards, type FillerOptions } from './filler.js';
@@ -69,17 +68,13 @@ async function runAll(bench: Bench): Promise<void> {
   if (bench.wants('sign1', 'sign2')) {
     progress('raw RSA-2048 signatures with the CA key');
     for (const [id, threads] of [['sign1', 1], ['sign2', 2]] as const) {
-      const before = cpuSnapshot([process.pid]);
-      const result = await measureRawSignatures(env.caKeyPem, threads, p.rawSignSeconds);
-      bench.record(id, result, undefined, { otherCores: otherCpuCores(before, cpuSnapshot([process.pid])) });
+      await bench.local(id, () => measureRawSignatures(env.caKeyPem, threads, p.rawSignSeconds));
     }
   }
 
   if (bench.wants('auditRows')) {
     progress('durable audit rows in a SqliteStore of their own');
-    const before = cpuSnapshot([process.pid]);
-    const result = await measureAuditRows(env.dir, p.rawSignSeconds, p.stream.batchSize);
-    bench.record('auditRows', result, undefined, { otherCores: otherCpuCores(before, cpuSnapshot([process.pid])) });
+    await bench.local('auditRows', () => measureAuditRows(env.dir, p.rawSignSeconds, p.stream.batchSize));
   }
 
   await measureBaselines(bench);
