@@ -1,6 +1,6 @@
 // SPEC 3: Approved or Executing requests older than CM_REQUEST_TTL_HOURS are abandoned by the
 // service, and a card bound to one that never became Active is retired with it.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,56 +12,49 @@ import { SmartcardService } from '../../core/domain/smartcards.js';
 import { ProfileTemplateService } from '../../core/domain/templates.js';
 import { USERS } from '../support/fixtures.js';
 
-t.test('open requests expire after the TTL', async (t) => {
+/** A store in a temp folder, the services on a clock the test moves (TTL 72 h), and a self-service Enroll template. */
+async function setup(t: Test) {
   const dir = mkdtempSync(join(tmpdir(), 'cm-ttl-'));
   const store = new SqliteStore(join(dir, 'cm.sqlite'));
   t.teardown(async () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  let now = new Date('2026-01-01T00:00:00Z');
-  const clock = { now: () => now };
+  const clock = { at: new Date('2026-01-01T00:00:00Z'), now: () => clock.at };
   const requests = new RequestService(store, clock, 72, NO_EFFECTS);
   const cards = new SmartcardService(store, clock, () => 1, NO_EFFECTS, requests);
   const templates = new ProfileTemplateService(store, clock);
   const admin = { caller: makeCaller({ userUuid: USERS.admin.sub, groups: ['cm-admins'] }, 'cm-admins'), correlationId: 'c' };
   const user = { caller: makeCaller({ userUuid: USERS.user.sub, name: 'Jane' }, 'cm-admins'), correlationId: 'c' };
   const template = await templates.create(admin, { name: 'T', policies: { Enroll: { enabled: true, selfServiceEnabled: true } } });
+  const enroll = () => requests.create(user, { profileTemplateUuid: template.uuid, type: 1, target: '', dataCollection: [], comment: '', priority: 0, smartcard: '' });
+  return { store, clock, requests, cards, user, enroll };
+}
 
-  const bound = await requests.create(user, { profileTemplateUuid: template.uuid, type: 1, target: '', dataCollection: [], comment: '', priority: 0, smartcard: '' });
+t.test('open requests expire after the TTL', async (t) => {
+  const { store, clock, requests, cards, user, enroll } = await setup(t);
+
+  const bound = await enroll();
   const { card } = await cards.assign(user, { requestId: bound.uuid, cardId: randomUUID(), atr: '' });
-  now = new Date('2026-01-03T23:59:00Z');
-  const unbound = await requests.create(user, { profileTemplateUuid: template.uuid, type: 1, target: '', dataCollection: [], comment: '', priority: 0, smartcard: '' });
+  clock.at = new Date('2026-01-03T23:59:00Z');
+  const unbound = await enroll();
   t.equal((await requests.get(user, bound.uuid)).status, 4, 'still Executing just before the TTL');
 
-  now = new Date('2026-01-04T00:00:01Z');
+  clock.at = new Date('2026-01-04T00:00:01Z');
   t.equal((await requests.get(user, bound.uuid)).status, 7, 'Abandoned once older than 72 hours');
   t.equal((await cards.get(user, card.uuid)).status, 6, 'its never-activated card is Retired');
   t.equal((await requests.get(user, unbound.uuid)).status, 3, 'a younger request stays Approved');
-  now = new Date('2026-01-07T00:00:00Z');
+  clock.at = new Date('2026-01-07T00:00:00Z');
   t.equal(await requests.abandonExpired(), 1, 'the periodic sweep abandons the rest');
   const rows = await store.read.audit.list({ limit: 10 });
   t.equal(rows.filter((r) => r.action === 'AbandonExpiredRequest').length, 2);
 });
 
 t.test('binding a card to a request past its TTL abandons the request and answers 409', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'cm-ttl-'));
-  const store = new SqliteStore(join(dir, 'cm.sqlite'));
-  t.teardown(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  let now = new Date('2026-01-01T00:00:00Z');
-  const clock = { now: () => now };
-  const requests = new RequestService(store, clock, 72, NO_EFFECTS);
-  const cards = new SmartcardService(store, clock, () => 1, NO_EFFECTS, requests);
-  const templates = new ProfileTemplateService(store, clock);
-  const admin = { caller: makeCaller({ userUuid: USERS.admin.sub, groups: ['cm-admins'] }, 'cm-admins'), correlationId: 'c' };
-  const user = { caller: makeCaller({ userUuid: USERS.user.sub, name: 'Jane' }, 'cm-admins'), correlationId: 'c' };
-  const template = await templates.create(admin, { name: 'T', policies: { Enroll: { enabled: true, selfServiceEnabled: true } } });
-  const request = await requests.create(user, { profileTemplateUuid: template.uuid, type: 1, target: '', dataCollection: [], comment: '', priority: 0, smartcard: '' });
+  const { store, clock, cards, user, enroll } = await setup(t);
+  const request = await enroll();
 
-  now = new Date('2026-01-04T00:00:01Z');
+  clock.at = new Date('2026-01-04T00:00:01Z');
   await t.rejects(cards.assign(user, { requestId: request.uuid, cardId: randomUUID(), atr: '' }), { code: 'WRONG_STATE' });
   const stored = await store.read.requests.get(request.uuid);
   t.equal(stored?.status, 7, 'the request was abandoned');
