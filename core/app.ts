@@ -1,20 +1,20 @@
 // Composes the core: storage, key ring, crypto pool, domain, gRPC server. Used by the core's
 // own entry point and by the embedded default, which runs it beside the gateway.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { TokenVerifier } from './auth/token.js';
 import { poolCertificateAuthority } from './ca/authority.js';
 import { loadOrCreateCa } from './ca/ca-store.js';
-import { ConfigError, type CoreConfig } from './config.js';
+import { ConfigError, isPostgresUrl, type CoreConfig } from './config.js';
 import { loadKeyRingFile, loadOrCreateKeyRingFile, parseKeyRing, type KeyRing } from './crypto/key-ring.js';
 import { KeyRingPinVault } from './crypto/pin-vault.js';
 import { CryptoPool } from './crypto/pool.js';
 import { createDomain, type Domain } from './domain/index.js';
 import { createCoreServer } from './grpc/server.js';
-import { SqliteStore } from './storage/sqlite.js';
+import { openStore } from './storage/open.js';
 import type { Store } from './storage/repository.js';
 
 export interface RunningCore {
@@ -45,9 +45,33 @@ function loadKeyRing(config: CoreConfig, embedded: boolean): KeyRing {
   return loadOrCreateKeyRingFile(join(dataDirOf(config), 'master-keys'));
 }
 
+/**
+ * SPEC 12: the database records the CA and, per key ring version, the key check value of the
+ * first core that used it; a core whose CA or key for a recorded version differs refuses to start.
+ * One transaction: a refused core records nothing.
+ */
+export async function checkDeployment(store: Store, caCertDer: Buffer, keyRing: KeyRing): Promise<void> {
+  const fingerprint = createHash('sha256').update(caCertDer).digest('hex');
+  await store.transaction(async (tx) => {
+    const mismatches: string[] = [];
+    const ca = await tx.deployment.record('ca.sha256', fingerprint);
+    if (ca !== fingerprint) mismatches.push(`the CA certificate's SHA-256 fingerprint is ${fingerprint}, the database's CA is ${ca}`);
+    for (const version of keyRing.versions()) {
+      const kcv = keyRing.keyCheckValue(version);
+      const recorded = await tx.deployment.record(`kcv.${version}`, kcv);
+      if (recorded !== kcv) mismatches.push(`master key version ${version} has key check value ${kcv}, the database recorded ${recorded}`);
+    }
+    if (mismatches.length) {
+      throw new ConfigError(`This core's CA or master keys differ from those the database was set up with: ${mismatches.join('; ')}.`);
+    }
+  });
+}
+
 export async function startCore(config: CoreConfig, options: { log: Logger; embedded: boolean }): Promise<RunningCore> {
-  const { log, embedded } = options;
-  const store = new SqliteStore(config.database);
+  const { log } = options;
+  // Only the embedded default on SQLite generates what is not configured (never with PostgreSQL).
+  const embedded = options.embedded && !isPostgresUrl(config.database);
+  const store = await openStore(config.database);
   let pool: CryptoPool | undefined;
   try {
     const keyRing = loadKeyRing(config, embedded);
@@ -64,6 +88,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     }
     const verifier = new TokenVerifier({ ...jwt, adminGroup: config.adminGroup });
     const ca = await loadOrCreateCa(config.ca ?? { dir: dataDirOf(config) });
+    await checkDeployment(store, ca.certDer, keyRing);
     const workers = (pool = new CryptoPool({ threads: config.workers, mode: config.cryptoMode }));
     const domain = createDomain({
       ca: poolCertificateAuthority(ca, workers, config.publicUrl),

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 export interface CoreConfig {
   grpcHost: string;
   grpcPort: number;
-  /** A SQLite file path (postgres:// URLs are refused until a PostgreSQL store exists). */
+  /** A SQLite file path, or a postgres:// (postgresql://) URL: the PostgreSQL store (SPEC 12). */
   database: string;
   jwt: {
     secret?: string;
@@ -96,6 +96,11 @@ export function envTls(env: Env): CoreConfig['tls'] {
   return certPem && keyPem ? { certPem, keyPem, caPem } : undefined;
 }
 
+/** Whether CM_DATABASE names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl(database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database);
+}
+
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
@@ -108,9 +113,6 @@ export function loadCoreConfig(env: Env = process.env, options: { embedded: bool
   const grpcHost = envString(env, 'CM_GRPC_HOST') ?? '127.0.0.1';
   const grpcPort = envInteger(env, 'CM_GRPC_PORT', 50051, 0, 65535);
   const database = envString(env, 'CM_DATABASE') ?? './data/cm.sqlite';
-  if (/^postgres(ql)?:\/\//i.test(database)) {
-    throw new ConfigError('CM_DATABASE: PostgreSQL is not supported by this build yet; give a SQLite file path.');
-  }
   const publicKeyPem = envFile(env, 'CM_JWT_PUBLIC_KEY')?.toString('utf8');
   if (publicKeyPem !== undefined && !publicKeyPem.includes('-----BEGIN PUBLIC KEY-----')) {
     throw new ConfigError('CM_JWT_PUBLIC_KEY must name a PEM file holding a PUBLIC KEY.');
@@ -125,10 +127,13 @@ export function loadCoreConfig(env: Env = process.env, options: { embedded: bool
   const caCert = envString(env, 'CM_CA_CERT');
   const caKey = envString(env, 'CM_CA_KEY');
   if (!caCert !== !caKey) throw new ConfigError('CM_CA_CERT and CM_CA_KEY must be set together.');
-  if (!options.embedded) {
-    if (!secret && !publicKeyPem) throw new ConfigError('Set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens.');
-    if (!masterKeys && !masterKeysFile) throw new ConfigError('Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE: the key ring.');
-    if (!caCert) throw new ConfigError('Set CM_CA_CERT and CM_CA_KEY: the issuing CA.');
+  // Only the embedded default on SQLite generates what is missing; cores sharing a PostgreSQL
+  // database must all be given the same secret, key ring and CA (SPEC 12).
+  if (!options.embedded || isPostgresUrl(database)) {
+    const why = options.embedded ? ' (with PostgreSQL nothing is generated: every core is given the same)' : '';
+    if (!secret && !publicKeyPem) throw new ConfigError(`Set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens${why}.`);
+    if (!masterKeys && !masterKeysFile) throw new ConfigError(`Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE: the key ring${why}.`);
+    if (!caCert) throw new ConfigError(`Set CM_CA_CERT and CM_CA_KEY: the issuing CA${why}.`);
   }
   const tls = envTls(env);
   const allowInsecure = envString(env, 'CM_ALLOW_INSECURE') === '1';

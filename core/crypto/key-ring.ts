@@ -2,7 +2,7 @@
 // keys and the PIN data key are derived. Error messages name entries by position or version,
 // never by content, because a malformed entry may still be mostly key material.
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { inspect } from 'node:util';
 
@@ -56,6 +56,17 @@ export class KeyRing {
     const key = this.#keys.get(version);
     if (!key) throw new KeyRingError('KEY_VERSION_MISSING', `the key ring has no key version ${version}`);
     return Buffer.from(key);
+  }
+
+  /**
+   * The key check value of a version (SPEC 12): the first 8 bytes of HMAC-SHA256(key,
+   * "MIMCM-KCV"), hex. Recorded in the database by the first core, compared by every other; it
+   * identifies the key without revealing it. An HMAC, so a key ring on a token can answer it too.
+   */
+  keyCheckValue(version: number): string {
+    const key = this.#keys.get(version);
+    if (!key) throw new KeyRingError('KEY_VERSION_MISSING', `the key ring has no key version ${version}`);
+    return createHmac('sha256', key).update('MIMCM-KCV').digest().subarray(0, 8).toString('hex');
   }
 
   /** Clears the key material; the ring is unusable afterwards. */
