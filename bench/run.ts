@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { PEOPLE, benchTemplate, bindCards, createRequests, newChallenge, type BoundCard } from './api.js';
 import { certificateRequest, generateCsrKeys } from './csr.js';
 import { machineLine, prepareEnvironment, sourceVersion } from './environment.js';
-import { insertFillerCards, type FillerOptions } from './filler.js';
+import { copySqliteDatabase, insertFillerCards, type FillerOptions } from './filler.js';
 import { runUnaryLoad } from './grpc-load.js';
 import { Bench, failedRows, progress, splitWarmup } from './harness.js';
 import { perSecond } from './load-result.js';
@@ -109,14 +109,22 @@ async function runAll(bench: Bench): Promise<void> {
   await bench.withService('service-pool', 'pool', async (child, api) => {
     const target = await bench.httpTarget(child);
     // Issue 3: the same route with the crypto handlers inline, on the main thread, in a second
-    // service on the same database, measured in turns with the pool service.
+    // service on a copy of the database (a SQLite database serves one core), measured in turns
+    // with the pool service.
     if (bench.wants('auth', 'authInline')) {
-      await bench.withService('service-inline', 'inline', async (inline) => {
-        await bench.interleaved([
-          { id: 'auth', child, load: authenticationResponseLoad(target, openCards, challenge) },
-          { id: 'authInline', child: inline, load: authenticationResponseLoad(await bench.httpTarget(inline), openCards, challenge) },
-        ]);
-      });
+      const copy = env.databasePath.replace(/\.sqlite$/, '-inline.sqlite');
+      copySqliteDatabase(env.databasePath, copy);
+      await bench.withService(
+        'service-inline',
+        'inline',
+        async (inline) => {
+          await bench.interleaved([
+            { id: 'auth', child, load: authenticationResponseLoad(target, openCards, challenge) },
+            { id: 'authInline', child: inline, load: authenticationResponseLoad(await bench.httpTarget(inline), openCards, challenge) },
+          ]);
+        },
+        { CM_DATABASE: copy },
+      );
     }
 
     const client = smartcardClient(`127.0.0.1:${child.ports.grpc}`);

@@ -17,6 +17,9 @@ import { createCoreServer } from './grpc/server.js';
 import { openStore } from './storage/open.js';
 import type { Store } from './storage/repository.js';
 
+/** How often the core asks the database whether it answers (its health status follows). */
+const READINESS_INTERVAL_MS = 1000;
+
 export interface RunningCore {
   port: number;
   domain: Domain;
@@ -110,6 +113,18 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     await sweep();
     const timer = setInterval(sweep, 60_000);
     timer.unref();
+    // Readiness follows the database: NOT_SERVING while it cannot be reached (the gateway's
+    // /readyz answers 503), SERVING again once it answers.
+    let pinging = false;
+    const readiness = setInterval(() => {
+      if (pinging) return;
+      pinging = true;
+      void store.ping().then((up) => {
+        pinging = false;
+        server.setServing(up);
+      });
+    }, READINESS_INTERVAL_MS);
+    readiness.unref();
     log.info({ host: config.grpcHost, port, keyVersion: keyRing.newestVersion, caCreated: ca.created }, 'core listening');
 
     return {
@@ -120,6 +135,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       generatedJwtSecret,
       async close() {
         clearInterval(timer);
+        clearInterval(readiness);
         await server.close();
         await workers.close();
         await store.close();

@@ -25,7 +25,9 @@ const MIGRATION_LOCK = 0x4d494d434d; // "MIMCM"
 
 /** Serialization failure and deadlock: the unit is run again. */
 const RETRIED = new Set(['40001', '40P01']);
-const MAX_ATTEMPTS = 12;
+/** Runs of one unit at most; between two, a random pause of up to 1, 2, 4, ... 128 ms. */
+const MAX_ATTEMPTS = 30;
+const MAX_BACKOFF_MS = 128;
 
 /** SQLSTATEs and socket errors that mean the database cannot be reached. */
 const UNREACHABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
@@ -97,6 +99,11 @@ export class PostgresStore implements Store {
       idleTimeoutMillis: 30_000,
       keepAlive: true,
       types: TYPES,
+      // SERIALIZABLE tracks what each unit read: a sequential scan locks a whole table for that
+      // purpose, so that any two units that wrote to it would conflict. PostgreSQL's advice is to
+      // steer the planner to index scans, which lock only the index ranges read (a small table,
+      // where the planner would otherwise scan, made most concurrent binds conflict).
+      options: '-c enable_seqscan=off',
     });
     // An idle connection that the server drops (a restart, a failover) must not crash the core:
     // the pool discards it and connects afresh on the next call. The same for a connection in use
@@ -171,7 +178,7 @@ export class PostgresStore implements Store {
         if (code !== undefined && RETRIED.has(code)) {
           if (attempt >= MAX_ATTEMPTS) throw new CmError('UNAVAILABLE', 'The database is too busy with conflicting writes; try again.', { cause: err });
           // Back off a little, at random, so that the units that collided do not collide again.
-          await new Promise((r) => setTimeout(r, Math.random() * 2 ** Math.min(attempt, 6)));
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempt)));
           continue;
         }
         throw err;
