@@ -17,6 +17,7 @@ import { sqlRepositories, type Row, type SqlConnection, type SqlDialect, type Te
 
 const POSTGRES: SqlDialect = {
   forUpdate: ' FOR UPDATE',
+  forShareOfCard: ' FOR SHARE OF c',
   lockName: 'SELECT pg_advisory_xact_lock(hashtext(?)) AS locked',
 };
 

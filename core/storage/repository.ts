@@ -19,7 +19,7 @@
 //   statement, a constraint or an explicit lock below (`bindCard`, `patchIf`, `markExecuted`,
 //   `countResponses`, `lock`, `lockCardId`, the primary keys of approvals and server PINs), so
 //   that they hold on a store at a weaker isolation level too.
-// - `read` sees committed data only; one method call is one snapshot.
+// - `read` sees committed data only (`certificates.crl` reads its number and entries in one snapshot).
 
 import type {
   AuditEntry,
@@ -106,7 +106,19 @@ export interface SmartcardRepository {
   /** Master key versions that cards refer to. */
   keyVersionsInUse(): Promise<number[]>;
   insert(card: SmartcardRecord): Promise<void>;
+  /** Changes the card's status; takes the lock that `lockForKeyRelease` takes (see there). */
   updateStatus(uuid: string, status: number): Promise<void>;
+  /**
+   * Inside the transaction that commits a key, a challenge-response or a PIN (SPEC 3 and 12: the
+   * checks hold at commit time): the card's status when the card is the request's new or old
+   * card, undefined when it is not (any more) bound to it. It takes a lock that status changes
+   * also take (PostgreSQL: `SELECT ... FOR SHARE` on the card row joined to the request row,
+   * which conflicts with the status `UPDATE`, and whose WHERE is re-evaluated on the newest row
+   * version under READ COMMITTED), held until the transaction ends, so a key answer commits
+   * either before the status change or not at all. SQLite's single writer gives the same:
+   * no status change can run between this read and the commit.
+   */
+  lockForKeyRelease(cardUuid: string, requestUuid: string): Promise<number | undefined>;
 }
 
 export interface ServerPinRepository {

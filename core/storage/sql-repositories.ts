@@ -30,6 +30,8 @@ export interface SqlDialect {
    * Empty on SQLite, whose writer holds the whole database for the length of a transaction.
    */
   forUpdate: string;
+  /** The same for a shared lock on the card rows (alias `c`) a SELECT reads. */
+  forShareOfCard: string;
   /**
    * A statement taking a lock on a name (the parameter) until the transaction ends, or
    * undefined where the writer already holds the whole database.
@@ -340,6 +342,16 @@ export function sqlRepositories(db: SqlConnection, dialect: SqlDialect, template
       },
       async updateStatus(uuid, status) {
         await db.run('UPDATE smartcards SET status = ? WHERE uuid = ?', [status, uuid]);
+      },
+      async lockForKeyRelease(cardUuid, requestUuid) {
+        // The card row only (its status UPDATE conflicts with the share lock): locking the
+        // request row too would make two answers on one request deadlock on their counters.
+        const row = await db.get(
+          `SELECT c.status FROM smartcards c JOIN requests r ON r.uuid = ?
+           WHERE c.uuid = ? AND (r.new_smartcard_uuid = c.uuid OR r.old_smartcard_uuid = c.uuid)${dialect.forShareOfCard}`,
+          [requestUuid, cardUuid],
+        );
+        return row?.status as number | undefined;
       },
     },
 

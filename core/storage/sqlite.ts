@@ -43,7 +43,7 @@ function sqliteConnection(db: Database.Database): SqlConnection {
 }
 
 /** The writer holds the whole database for a transaction: no row locks are needed. */
-const SQLITE: SqlDialect = { forUpdate: '' };
+const SQLITE: SqlDialect = { forUpdate: '', forShareOfCard: '' };
 
 function migrate(db: Database.Database): void {
   db.exec(SCHEMA_MIGRATIONS_TABLE);

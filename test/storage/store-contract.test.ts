@@ -288,6 +288,35 @@ for (const dialect of dialects) {
       t.equal(last.number, before.number + 13, 'the CRL number only went up, once per change');
     });
 
+    t.test('a key answer commits before a status change of its card or not at all', async (t) => {
+      const r = request({ status: 4 });
+      const c = card(r.uuid, randomBytes(16).toString('hex'));
+      await h.a.transaction(async (tx) => {
+        await tx.requests.insert(r);
+        await tx.smartcards.insert(c);
+        await tx.requests.bindCard(r.uuid, c.uuid);
+      });
+      const answers = race(h, 8, async (tx) => {
+        const seen = await tx.smartcards.lockForKeyRelease(c.uuid, r.uuid);
+        if (seen !== 1) throw new CmError('WRONG_STATE', 'not live');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        await tx.audit.append(audit('GetDiversifiedKey', r.uuid));
+        return (await tx.smartcards.get(c.uuid))?.status;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const retire = h.b.transaction(async (tx) => {
+        await tx.smartcards.updateStatus(c.uuid, 6);
+        await tx.audit.append(audit('Retire', r.uuid));
+      });
+      const [outcomes] = await Promise.all([answers, retire]);
+      t.ok(fulfilled(outcomes).every((o) => o.value === 1), 'every answer that committed saw its card Assigned to the end');
+      t.ok(
+        outcomes.every((o) => o.status === 'fulfilled' || (o.reason as CmError).code === 'WRONG_STATE'),
+        'the others were refused: the card had changed',
+      );
+      t.equal(await h.a.transaction((tx) => tx.smartcards.lockForKeyRelease(c.uuid, randomUUID())), undefined, 'not bound to that request: undefined');
+    });
+
     t.test('a unit that fails leaves nothing; its error is its own', async (t) => {
       const r = request();
       await t.rejects(
