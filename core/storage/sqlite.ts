@@ -65,6 +65,7 @@ function migrate(db: Database.Database): void {
 function lockDatabaseFile(path: string): Database.Database {
   const lock = new Database(`${path}-core.lock`, { timeout: 0 });
   try {
+    lock.pragma('journal_mode = MEMORY');
     lock.pragma('locking_mode = EXCLUSIVE');
     lock.exec('BEGIN EXCLUSIVE; COMMIT');
     return lock;

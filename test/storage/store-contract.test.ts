@@ -15,6 +15,7 @@ import type { Repositories, Store } from '../../core/storage/repository.js';
 import { SqliteStore } from '../../core/storage/sqlite.js';
 import type { RequestRecord, SmartcardRecord } from '../../core/domain/types.js';
 import { NIL_UUID } from '../../core/domain/types.js';
+import pg from 'pg';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 
 interface Handles {
@@ -336,3 +337,49 @@ for (const dialect of dialects) {
     });
   });
 }
+
+t.test('postgres: the database down answers UNAVAILABLE, and the store reconnects by itself', async (t) => {
+  cluster ??= await startPostgres();
+  const store = await PostgresStore.open(await cluster.createDatabase());
+  t.teardown(() => store.close());
+  const r = request();
+  await store.transaction((tx) => tx.requests.insert(r));
+  cluster.stop('fast');
+  t.equal(await store.ping(), false, 'ping: false while down');
+  await t.rejects(store.transaction((tx) => tx.requests.get(r.uuid)), { code: 'UNAVAILABLE' }, 'a unit: UNAVAILABLE');
+  await t.rejects(store.read.requests.get(r.uuid), { code: 'UNAVAILABLE' }, 'a read: UNAVAILABLE');
+  cluster.start();
+  t.equal(await store.ping(), true, 'ping: true once it is back');
+  t.equal((await store.transaction((tx) => tx.requests.get(r.uuid)))?.uuid, r.uuid, 'served again, the committed write kept');
+
+  // A connection lost while the unit runs (the server ends it): UNAVAILABLE, nothing kept.
+  const lost = request();
+  await t.rejects(
+    store.transaction(async (tx) => {
+      await tx.requests.insert(lost);
+      await tx.smartcards.lockCardId('terminate me');
+      const admin = new pg.Client({ connectionString: cluster!.url('postgres') });
+      await admin.connect();
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_advisory_xact_lock%' AND pid <> pg_backend_pid()");
+      await admin.end();
+      await tx.requests.get(lost.uuid);
+    }),
+    { code: 'UNAVAILABLE' },
+  );
+  t.equal(await store.read.requests.get(lost.uuid), undefined, 'nothing of it kept');
+});
+
+t.test('postgres: a unit that keeps losing serialization conflicts is retried, then answered UNAVAILABLE', async (t) => {
+  cluster ??= await startPostgres();
+  const store = await PostgresStore.open(await cluster.createDatabase());
+  t.teardown(() => store.close());
+  let runs = 0;
+  await t.rejects(
+    store.transaction(async () => {
+      runs++;
+      throw Object.assign(new Error('could not serialize access'), { code: '40001' });
+    }),
+    { code: 'UNAVAILABLE' },
+  );
+  t.equal(runs, 30, 'run 30 times');
+});

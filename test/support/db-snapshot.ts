@@ -52,17 +52,20 @@ function sqliteReader(path: string): Reader {
 }
 
 async function postgresReader(url: string): Promise<Reader> {
-  const client = new pg.Client({
+  // A pool of one: it connects again by itself after the database was restarted under it.
+  const pool = new pg.Pool({
     connectionString: url,
+    max: 1,
     types: {
       getTypeParser: ((oid: number, format?: string) =>
         oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   });
-  await client.connect();
+  pool.on('error', () => {});
+  let inSnapshot: pg.PoolClient | undefined;
   const all = async (sql: string, params: unknown[]) => {
     let n = 0;
-    return (await client.query<Row>(sql.replace(/\?/g, () => `$${++n}`), params)).rows;
+    return (await (inSnapshot ?? pool).query<Row>(sql.replace(/\?/g, () => `$${++n}`), params)).rows;
   };
   return {
     all,
@@ -75,14 +78,17 @@ async function postgresReader(url: string): Promise<Reader> {
         (r) => r.name as string,
       ),
     async snapshot(work) {
+      const client = (inSnapshot = await pool.connect());
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       try {
         return await work();
       } finally {
+        inSnapshot = undefined;
         await client.query('COMMIT');
+        client.release();
       }
     },
-    close: () => client.end(),
+    close: () => pool.end(),
   };
 }
 
