@@ -90,7 +90,7 @@ export class Bench {
     if (!this.wants(id)) return;
     if (this.profile.warmupSeconds > 0) await run(this.profile.warmupSeconds);
     child.rss.resetWindow();
-    const cpu = cpuWindow(child.pid);
+    const cpu = cpuWindow(serverPids(child));
     const result = await run(this.profile.seconds);
     this.record(id, result, child.rss.windowPeakBytes, cpu());
   }
@@ -126,7 +126,7 @@ export class Bench {
       for (const [i, v] of wanted.entries()) {
         const t = totals[i]!;
         v.child.rss.resetWindow();
-        const window = cpuWindow(v.child.pid);
+        const window = cpuWindow(serverPids(v.child));
         const r = await runHttpLoad({ ...v.load, durationSeconds: slice, latency: t.latency });
         const cpu = window();
         t.otherCpuSeconds += (cpu.otherCores ?? 0) * r.seconds;
@@ -159,7 +159,7 @@ export class Bench {
     progress(`${id}: ${warmup.amount} warm-up operations, ${measured.amount} measured`);
     if ((warmup.amount ?? 0) > 0) await runHttpLoad(warmup);
     child.rss.resetWindow();
-    const cpu = cpuWindow(child.pid);
+    const cpu = cpuWindow(serverPids(child));
     const result = await runHttpLoad(measured);
     this.record(id, result, child.rss.windowPeakBytes, cpu());
   }
@@ -170,6 +170,8 @@ export class Bench {
     progress(`${id}${this.phase === 'end' ? ' (again)' : ''}: ${describeRate(result)}${otherCpu === undefined ? '' : `, other processes ${(otherCpu * 100).toFixed(0)}% CPU`}`);
   }
 }
+
+const serverPids = (child: RunningChild) => [child.pid, ...(child.alsoPids ?? [])];
 
 /** Splits a list into its first `warmup` items, for the warm-up, and the measured rest. */
 export function splitWarmup<T>(items: readonly T[], warmup: number): [T[], T[]] {

@@ -5,7 +5,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { PEOPLE, benchTemplate, bindCards, createRequests, newChallenge, type BoundCard } from './api.js';
+import { PEOPLE, benchTemplate, bindCards, createRequests, newChallenge, type Api, type BoundCard } from './api.js';
 import { certificateRequest, generateCsrKeys } from './csr.js';
 import { machineLine, prepareEnvironment, sourceVersion } from './environment.js';
 import { copySqliteDatabase, insertFillerCards, type FillerOptions } from './filler.js';
@@ -14,10 +14,11 @@ import { Bench, failedRows, progress, splitWarmup } from './harness.js';
 import { perSecond } from './load-result.js';
 import { noopClient } from './noop-proto.js';
 import { HelpRequested, parseOptions, USAGE, type Options } from './options.js';
-import { siblingScript } from './processes.js';
+import { siblingScript, type RunningChild } from './processes.js';
+import { startPostgres } from './postgres-cluster.js';
 import { measureRawSignatures } from './raw-sign.js';
 import { measureAuditRows } from './audit-rows.js';
-import { evaluateTargets, formatDrift, formatHistograms, formatMemory, formatTable, formatTargets, ROW_ORDER, rowLabels } from './report.js';
+import { evaluateTargets, formatDrift, formatHistograms, formatMemory, formatTable, formatTargets, ROW_ORDER, rowLabels, type RowId } from './report.js';
 import {
   authenticationResponseLoad,
   bindCardLoad,
@@ -174,11 +175,64 @@ async function runAll(bench: Bench): Promise<void> {
   });
 
   await runScale(bench, filler, bindRequestsForLarge, bindWarmup);
+  await runPostgres(bench, challenge);
 
   // The machine's speed can change during a run (these are shared VMs): the baselines again.
   progress('the baselines again, to see whether the machine changed speed during the run');
   bench.phase = 'end';
   await measureBaselines(bench, false);
+}
+
+/**
+ * The authenticationresponse, bind and read scenarios on PostgreSQL (a throwaway cluster, fsync
+ * on, in a database of its own): one core (the same service process as the SQLite rows), then two
+ * cores behind one gateway (that service's gateway balancing over its own core and a second core
+ * process; the server CPU is both processes'). PostgreSQL's own processes count as other processes.
+ */
+async function runPostgres(bench: Bench, challenge: string): Promise<void> {
+  const rows = { one: { auth: 'pgAuth1', bind: 'pgBind1', read: 'pgRead1' }, two: { auth: 'pgAuth2', bind: 'pgBind2', read: 'pgRead2' } } as const;
+  if (!bench.wants(...Object.values(rows.one), ...Object.values(rows.two))) return;
+  progress('starting a throwaway PostgreSQL cluster (fsync on)');
+  const cluster = await startPostgres({ fsync: true });
+  try {
+    const pg = { CM_DATABASE: await cluster.createDatabase() };
+    if (bench.wants(...Object.values(rows.one))) {
+      await bench.withService('service-pg', 'pool', (child, api) => postgresRows(bench, child, api, challenge, rows.one), pg);
+    }
+    if (bench.wants(...Object.values(rows.two))) {
+      await bench.withChild('core-pg', siblingScript('service'), [], bench.env.serviceEnv({ ...pg, CM_BENCH_ROLE: 'core' }), (second) =>
+        bench.withService(
+          'service-pg-2',
+          'pool',
+          (child, api) => postgresRows(bench, { ...child, alsoPids: [second.pid] }, api, challenge, rows.two),
+          { ...pg, CM_BENCH_MORE_CORES: `127.0.0.1:${second.ports.grpc}` },
+        ),
+      );
+    }
+  } finally {
+    cluster.close();
+  }
+}
+
+async function postgresRows(
+  bench: Bench,
+  child: RunningChild,
+  api: { admin: Api; agent: Api },
+  challenge: string,
+  ids: { auth: RowId; bind: RowId; read: RowId },
+): Promise<void> {
+  const p = bench.profile;
+  const target = await bench.httpTarget(child);
+  progress(`seeding ${p.openRequests} open requests with bound cards on PostgreSQL`);
+  const template = await api.admin.create('/profiletemplates', benchTemplate('Bench on PostgreSQL: 3DES, diversified admin keys', 'ServerDistributed'));
+  const open = await bindCards(api.agent, await createRequests(api.agent, template, p.openRequests));
+  await bench.timedHttp(ids.auth, child, authenticationResponseLoad(target, open, challenge));
+  await bench.timedHttp(ids.read, child, readCardLoad(target, open.map((c) => c.smartcardUuid)));
+  if (bench.wants(ids.bind)) {
+    const warmup = Math.max(1, Math.ceil(p.binds / 10));
+    const [warm, measured] = splitWarmup(await createRequests(api.agent, template, p.binds + warmup), warmup);
+    await bench.counted(ids.bind, child, bindCardLoad(target, warm), bindCardLoad(target, measured));
+  }
 }
 
 /** The same bind and read scenarios once the database holds the large card population. */
