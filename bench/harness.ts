@@ -64,6 +64,7 @@ export class Bench {
     }
   }
 
+  /** `extraEnv`: more service variables (the token's; a database of its own). */
   withService<T>(
     name: string,
     crypto: 'pool' | 'inline',

@@ -9,7 +9,10 @@ import { TokenVerifier } from './auth/token.js';
 import { poolCertificateAuthority } from './ca/authority.js';
 import { loadOrCreateCa } from './ca/ca-store.js';
 import { ConfigError, isPostgresUrl, type CoreConfig } from './config.js';
-import { loadKeyRingFile, loadOrCreateKeyRingFile, parseKeyRing, type KeyRing } from './crypto/key-ring.js';
+import { loadKeyRingFile, loadOrCreateKeyRingFile, parseKeyRing, type MasterKeyRing } from './crypto/key-ring.js';
+import { TokenKeyRing } from './crypto/token-key-ring.js';
+import { Pkcs11Token } from '../workers/crypto/pkcs11-token.js';
+import { useThreadToken } from '../workers/crypto/thread-token.js';
 import { KeyRingPinVault } from './crypto/pin-vault.js';
 import { CryptoPool } from './crypto/pool.js';
 import { createDomain, type Domain } from './domain/index.js';
@@ -24,7 +27,7 @@ export interface RunningCore {
   port: number;
   domain: Domain;
   store: Store;
-  keyRing: KeyRing;
+  keyRing: MasterKeyRing;
   /** Set when the embedded default generated the token secret (so it may print a dev token). */
   generatedJwtSecret?: string;
   close(): Promise<void>;
@@ -41,7 +44,8 @@ function readOrCreateSecretFile(path: string, make: () => string): string {
   return readFileSync(path, 'utf8').trim();
 }
 
-function loadKeyRing(config: CoreConfig, embedded: boolean): KeyRing {
+function loadKeyRing(config: CoreConfig, embedded: boolean, token: Pkcs11Token | undefined): MasterKeyRing {
+  if (token && config.pkcs11) return new TokenKeyRing(token, config.pkcs11.tokenLabel);
   if (config.masterKeys) return parseKeyRing(config.masterKeys);
   if (config.masterKeysFile) return loadKeyRingFile(config.masterKeysFile);
   if (!embedded) throw new ConfigError('Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE.');
@@ -53,14 +57,14 @@ function loadKeyRing(config: CoreConfig, embedded: boolean): KeyRing {
  * first core that used it; a core whose CA or key for a recorded version differs refuses to start.
  * One transaction: a refused core records nothing.
  */
-export async function checkDeployment(store: Store, caCertDer: Buffer, keyRing: KeyRing): Promise<void> {
+export async function checkDeployment(store: Store, caCertDer: Buffer, keyRing: MasterKeyRing): Promise<void> {
   const fingerprint = createHash('sha256').update(caCertDer).digest('hex');
   await store.transaction(async (tx) => {
     const mismatches: string[] = [];
     const ca = await tx.deployment.record('ca.sha256', fingerprint);
     if (ca !== fingerprint) mismatches.push(`the CA certificate's SHA-256 fingerprint is ${fingerprint}, the database's CA is ${ca}`);
     for (const version of keyRing.versions()) {
-      const kcv = keyRing.keyCheckValue(version);
+      const kcv = keyRing.keyCheckValue(version).toString('hex');
       const recorded = await tx.deployment.record(`kcv.${version}`, kcv);
       if (recorded !== kcv) mismatches.push(`master key version ${version} has key check value ${kcv}, the database recorded ${recorded}`);
     }
@@ -76,9 +80,14 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
   const embedded = options.embedded && !isPostgresUrl(config.database);
   const store = await openStore(config.database);
   let pool: CryptoPool | undefined;
+  let keyRing: MasterKeyRing | undefined;
+  let token: Pkcs11Token | undefined;
   try {
-    const keyRing = loadKeyRing(config, embedded);
-    const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !keyRing.has(v));
+    // The main thread's session: the key ring's derivations, and the inline crypto mode's jobs.
+    token = config.pkcs11 && Pkcs11Token.open(config.pkcs11);
+    if (token) useThreadToken(token);
+    const ring = (keyRing = loadKeyRing(config, embedded, token));
+    const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !ring.has(v));
     if (missing.length) {
       throw new ConfigError(`Smart cards use master key version(s) ${missing.join(', ')}, which the key ring lacks.`);
     }
@@ -91,14 +100,14 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     }
     const verifier = new TokenVerifier({ ...jwt, adminGroup: config.adminGroup });
     const ca = await loadOrCreateCa(config.ca ?? { dir: dataDirOf(config) });
-    await checkDeployment(store, ca.certDer, keyRing);
-    const workers = (pool = new CryptoPool({ threads: config.workers, mode: config.cryptoMode }));
+    await checkDeployment(store, ca.certDer, ring);
+    const workers = (pool = new CryptoPool({ threads: config.workers, mode: config.cryptoMode, pkcs11: config.pkcs11 }));
     const domain = createDomain({
       ca: poolCertificateAuthority(ca, workers, config.publicUrl),
       store,
       crypto: workers,
-      keys: keyRing,
-      vault: new KeyRingPinVault(keyRing),
+      keys: ring,
+      vault: new KeyRingPinVault(ring),
       maxResponsesPerRequest: config.maxResponsesPerRequest,
       requestTtlHours: config.requestTtlHours,
     });
@@ -125,13 +134,13 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       });
     }, READINESS_INTERVAL_MS);
     readiness.unref();
-    log.info({ host: config.grpcHost, port, keyVersion: keyRing.newestVersion, caCreated: ca.created }, 'core listening');
+    log.info({ host: config.grpcHost, port, keyVersion: ring.newestVersion, caCreated: ca.created }, 'core listening');
 
     return {
       port,
       domain,
       store,
-      keyRing,
+      keyRing: ring,
       generatedJwtSecret,
       async close() {
         clearInterval(timer);
@@ -139,11 +148,14 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
         await server.close();
         await workers.close();
         await store.close();
+        keyRing?.destroy();
       },
     };
   } catch (err) {
     await pool?.close();
     await store.close();
+    keyRing?.destroy();
+    token?.close();
     throw err;
   }
 }
