@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.js';
 import { createCoreClient, type CoreClient } from './core-client.js';
 import { parseQueryString } from './conventions/querystring.js';
-import { addValueFormats, formatValidationErrors } from './conventions/validation.js';
+import { formatValidationErrors, validatorCompiler } from './conventions/validation.js';
 import { createGatewayLogger } from './logging.js';
 import authentication from './plugins/authentication.js';
 import core from './plugins/core.js';
@@ -35,6 +35,7 @@ export interface GatewayAppOptions {
 }
 
 export const gatewayApp = sharedPlugin<GatewayAppOptions>('cm-gateway', async (fastify, { config, coreClient }) => {
+  fastify.setValidatorCompiler(validatorCompiler());
   await fastify.register(correlationId);
   await fastify.register(drain);
   await fastify.register(errorHandler);
@@ -73,7 +74,6 @@ export function gatewayFastifyOptions(logger: Logger): FastifyServerOptions {
       maxParamLength: 200,
       querystringParser: parseQueryString,
     },
-    ajv: { plugins: [addValueFormats] },
     schemaErrorFormatter: formatValidationErrors,
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError(logger),

@@ -33,7 +33,7 @@ export const requestRoutes = [
       target: readOptional(guid, body.target, 'target', ''),
       dataCollection: readDataCollection(body.datacollection),
       comment: (body.comment as string | undefined) ?? '',
-      priority: (body.priority as number | undefined) ?? 0,
+      priority: Number(body.priority ?? 0),
       smartcard: readOptional(guid, body.smartcard, 'smartcard', ''),
     }),
     reply: created('requests'),
