@@ -5,8 +5,10 @@ import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unli
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { inspect } from 'node:util';
+import type { ErrorCode } from '../errors.js';
 
-export type KeyRingErrorCode = 'KEY_RING_INVALID' | 'KEY_VERSION_MISSING';
+/** Rows of the core's error table (core/errors.ts). */
+export type KeyRingErrorCode = Extract<ErrorCode, 'KEY_RING_INVALID' | 'KEY_VERSION_MISSING'>;
 
 export class KeyRingError extends Error {
   readonly code: KeyRingErrorCode;

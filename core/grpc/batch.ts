@@ -11,7 +11,7 @@ import type { AuthenticationResponseResults } from '../../proto/gen/cm/v1/Authen
 import type { Domain } from '../domain/index.js';
 import { isCmError } from '../errors.js';
 import { contextOf, correlationIdOf, type CallEdge } from './call.js';
-import { grpcStatusOf, toServiceError } from './status.js';
+import { publicError, toServiceError } from './status.js';
 
 /** Most items one message may carry. */
 export const MAX_BATCH_ITEMS = 1024;
@@ -57,7 +57,12 @@ export function batchAuthenticationResponses(
               const id = batch.items[i]!.id;
               if (outcome.response !== undefined) return { id, response: outcome.response };
               const err = outcome.error;
-              if (isCmError(err)) return { id, error: { status: grpcStatusOf(err.code), code: err.code, message: err.message } };
+              if (isCmError(err)) {
+                const answer = publicError(err);
+                if (answer.internal && !logged) log.error({ err, code: err.code, cause: err.cause }, 'internal error in a batch');
+                logged ||= answer.internal;
+                return { id, error: { status: answer.status, code: answer.code, message: answer.message } };
+              }
               // A fault of ours usually fails the whole batch alike: logged once.
               if (!logged) log.error({ err }, 'unexpected error in a batch');
               logged = true;
