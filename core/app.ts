@@ -10,7 +10,7 @@ import { poolCertificateAuthority } from './ca/authority.js';
 import { loadOrCreateCa } from './ca/ca-store.js';
 import { ConfigError, type CoreConfig } from './config.js';
 import { loadKeyRingFile, loadOrCreateKeyRingFile, parseKeyRing, type KeyRing } from './crypto/key-ring.js';
-import { KeyRingPinVault } from './crypto/pin-vault.js';
+import { KeyRingVault } from './crypto/pin-vault.js';
 import { CryptoPool } from './crypto/pool.js';
 import { createDomain, type Domain } from './domain/index.js';
 import { createCoreServer } from './grpc/server.js';
@@ -47,10 +47,11 @@ function loadKeyRing(config: CoreConfig, embedded: boolean): KeyRing {
 
 export async function startCore(config: CoreConfig, options: { log: Logger; embedded: boolean }): Promise<RunningCore> {
   const { log, embedded } = options;
-  const store = new SqliteStore(config.database);
+  const keyRing = loadKeyRing(config, embedded);
+  const vault = new KeyRingVault(keyRing);
+  const store = new SqliteStore(config.database, vault);
   let pool: CryptoPool | undefined;
   try {
-    const keyRing = loadKeyRing(config, embedded);
     const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !keyRing.has(v));
     if (missing.length) {
       throw new ConfigError(`Smart cards use master key version(s) ${missing.join(', ')}, which the key ring lacks.`);
@@ -70,7 +71,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       store,
       crypto: workers,
       keys: keyRing,
-      vault: new KeyRingPinVault(keyRing),
+      vault,
       maxResponsesPerRequest: config.maxResponsesPerRequest,
       requestTtlHours: config.requestTtlHours,
     });
