@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { loadCmProto } from '../../proto/load.js';
 import type { TokenVerifier } from '../auth/token.js';
 import type { Domain } from '../domain/index.js';
+import { DEFAULT_STREAM_LIMITS, StreamRegistry, type StreamLimits } from './batch.js';
 import { certificateHandlers } from './certificates.js';
 import { auditHandlers, profileTemplateHandlers, requestHandlers, smartcardHandlers } from './services.js';
 
@@ -26,6 +27,8 @@ export interface CoreServerOptions {
   /** The issuing CA's certificate, DER, served by GetCaCertificate. */
   caCertificateDer: Buffer;
   tls?: { certPem: Buffer; keyPem: Buffer; caPem?: Buffer };
+  /** Bounds of the batch stream (batch.ts); DEFAULT_STREAM_LIMITS when absent. */
+  streams?: StreamLimits;
 }
 
 export interface CoreServer {
@@ -47,7 +50,7 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
   const v1 = proto.cm.v1;
   server.addService(v1.ProfileTemplateService.service, profileTemplateHandlers(edge, options.domain));
   server.addService(v1.RequestService.service, requestHandlers(edge, options.domain));
-  server.addService(v1.SmartcardService.service, smartcardHandlers(edge, options.domain));
+  server.addService(v1.SmartcardService.service, smartcardHandlers(edge, options.domain, new StreamRegistry(options.streams ?? DEFAULT_STREAM_LIMITS)));
   server.addService(v1.CertificateService.service, certificateHandlers(edge, options.domain, options.caCertificateDer));
   server.addService(v1.AuditService.service, auditHandlers(edge, options.domain));
 
