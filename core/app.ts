@@ -75,7 +75,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       maxResponsesPerRequest: config.maxResponsesPerRequest,
       requestTtlHours: config.requestTtlHours,
     });
-    const server = createCoreServer({ domain, verifier, log, tls: config.tls, caCertificateDer: ca.certDer, streams: config.streams });
+    const server = createCoreServer({ domain, verifier, log, tls: config.tls, caCertificateDer: ca.certDer, streams: config.streams, rateLimitPerMinute: config.rateLimitPerMinute });
     const port = await server.listen(config.grpcHost, config.grpcPort);
 
     const sweep = () =>

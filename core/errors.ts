@@ -32,11 +32,14 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class CmError extends Error {
   readonly code: ErrorCode;
+  /** RATE_LIMITED: when to try again (sent as `retry-after`, the gateway's Retry-After). */
+  readonly retryAfterSeconds?: number;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
     super(message, options);
     this.name = 'CmError';
     this.code = code;
+    if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

@@ -14,6 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { AuthenticationResponseBatch__Output } from '../../proto/gen/cm/v1/AuthenticationResponseBatch.js';
 import type { AuthenticationResponseResult } from '../../proto/gen/cm/v1/AuthenticationResponseResult.js';
 import type { AuthenticationResponseResults } from '../../proto/gen/cm/v1/AuthenticationResponseResults.js';
+import type { BatchOutcome } from '../domain/card-secrets.js';
 import type { CallContext } from '../domain/context.js';
 import type { Domain } from '../domain/index.js';
 import { CmError, isCmError } from '../errors.js';
@@ -139,7 +140,12 @@ export function batchAuthenticationResponses(
 
   async function answer(ctx: CallContext, batch: AuthenticationResponseBatch__Output): Promise<void> {
     if (failed) return;
-    const outcomes = await domain.cardSecrets.authenticationResponses(ctx, batch.items.map((item) => item.item ?? EMPTY_ITEM));
+    const items = batch.items.map((item) => item.item ?? EMPTY_ITEM);
+    // CM_RATE_LIMIT counts every item: a batch is refused whole when its items are not left.
+    const outcomes = await edge.rateLimit.take(ctx.caller, 'ComputeAuthenticationResponses', Math.max(1, items.length)).then(
+      () => domain.cardSecrets.authenticationResponses(ctx, items),
+      (error: unknown): BatchOutcome[] => items.map(() => ({ error })),
+    );
     let logged = false;
     const results = outcomes.map((outcome, i): AuthenticationResponseResult => {
       const id = batch.items[i]!.id;

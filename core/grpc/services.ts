@@ -9,7 +9,7 @@ import type { Domain } from '../domain/index.js';
 import { publicRequest } from '../domain/requests.js';
 import { publicSmartcard } from '../domain/smartcards.js';
 import type { TemplateInput } from '../domain/template-input.js';
-import { unary, type CallEdge } from './call.js';
+import { keyRelease, unary, type CallEdge } from './call.js';
 import { batchAuthenticationResponses, type StreamRegistry } from './batch.js';
 
 const created = (kind: string, uuid: string, isNew = true) => ({ uuid, uri: `api/v1.0/${kind}/${uuid}`, created: isNew });
@@ -75,15 +75,15 @@ export function smartcardHandlers(edge: CallEdge, d: Domain, streams: StreamRegi
     ListSmartcardOperations: unary(edge, 'ListSmartcardOperations', async (req, ctx) => ({
       operations: await d.smartcards.operations(ctx, req.uuid),
     })),
-    GetAuthenticationResponse: unary(edge, 'GetAuthenticationResponse', async (req, ctx) => ({
+    GetAuthenticationResponse: keyRelease(edge, 'GetAuthenticationResponse', async (req, ctx) => ({
       value: await d.cardSecrets.authenticationResponse(ctx, req),
       present: true,
     })),
-    GetDiversifiedKey: unary(edge, 'GetDiversifiedKey', async (req, ctx) => ({
+    GetDiversifiedKey: keyRelease(edge, 'GetDiversifiedKey', async (req, ctx) => ({
       value: await d.cardSecrets.diversifiedKey(ctx, req),
       present: true,
     })),
-    GetServerProposedPin: unary(edge, 'GetServerProposedPin', async (req, ctx) => {
+    GetServerProposedPin: keyRelease(edge, 'GetServerProposedPin', async (req, ctx) => {
       const pin = await d.cardSecrets.serverProposedPin(ctx, req);
       return { value: pin ?? '', present: pin !== undefined };
     }),

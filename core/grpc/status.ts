@@ -54,6 +54,7 @@ export function toServiceError(err: unknown, log: Logger): Partial<grpc.StatusOb
   if (isCmError(err)) {
     const answer = publicError(err);
     metadata.set(ERROR_CODE_METADATA_KEY, answer.code);
+    if (err.retryAfterSeconds !== undefined) metadata.set('retry-after', String(err.retryAfterSeconds));
     if (answer.internal) log.error({ err, code: err.code, cause: err.cause }, 'internal error');
     return { code: answer.status, details: answer.message, metadata };
   }
