@@ -53,7 +53,7 @@ export const createBody = {
         'An array of {"Name","Value"}, an array of one-key objects ([{"city":"seattle"}]), or a string holding JSON of either',
     },
     comment: { type: 'string' },
-    priority: { type: ['integer', 'string'], pattern: '^\\s*-?\\d{1,9}\\s*$', minimum: -2147483648, maximum: 2147483647, description: 'A number or numeric string' },
+    priority: { type: ['integer', 'string'], format: 'wholenumber', minimum: -2147483648, maximum: 2147483647, description: 'A number or numeric string' },
     smartcard: { ...guidSchema, description: 'The Uuid of the card the request acts on' },
   },
   required: ['type'],
