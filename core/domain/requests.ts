@@ -261,7 +261,6 @@ export class RequestService {
     return result;
   }
 
-  /** Moves the request to Completed, or returns why not after marking it Failed. */
   /** Whether the caller may see the card, or may initiate this request type on its template for its user. */
   private async mayNameCard(tx: Repositories, caller: Caller, card: SmartcardRecord, type: number): Promise<boolean> {
     if (await maySeeCard(tx, caller, card)) return true;
@@ -269,6 +268,7 @@ export class RequestService {
     return template !== undefined && mayInitiate(caller, template, type, card.assignedUserUuid);
   }
 
+  /** Moves the request to Completed, or returns why not after marking it Failed. */
   private async completeIn(tx: Repositories, request: RequestRecord): Promise<CmError | undefined> {
     const issuesCard = CARD_ISSUING_TYPES.has(request.requestType);
     const from = issuesCard ? [RequestStatus.Executing] : [RequestStatus.Approved, RequestStatus.Executing];
