@@ -1,33 +1,32 @@
-// Encryption of stored secrets (SPEC section 8): server-distributed PINs and templates' default
-// admin keys. AES-256-GCM under a data key derived from a master key, one key per purpose,
-// bound to the owner's GUID (the card, the template) so a sealed secret cannot be replayed for
-// another.
+// Encryption of stored server-distributed PINs (SPEC section 8): AES-256-GCM under a data key
+// derived from a master key, bound to the card so a sealed PIN cannot be replayed for another.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { CryptoError, guidToBytes, wipe } from './admin-key.js';
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
-/** The HKDF info of each purpose's data key: the keys are independent of each other. */
-const DATA_KEY_INFO = { pin: 'MIMCM-PIN-SEAL', adminKey: 'MIMCM-ADMINKEY-SEAL' } as const;
-export type SealPurpose = keyof typeof DATA_KEY_INFO;
+/** The label of the key ring's data key that seals PINs (MasterKeyRing.dataKey). */
+export const PIN_DATA_KEY_LABEL = 'MIMCM-PIN-SEAL';
+/** The label of the key ring's data key that seals templates' default admin keys (issue 9). */
+export const ADMIN_KEY_DATA_KEY_LABEL = 'MIMCM-ADMINKEY-SEAL';
+// The HKDF info of the data key PINs were sealed under before keys could live on a token.
+const LEGACY_PIN_DATA_KEY_INFO = 'MIMCM-PIN-SEAL';
 
 function assertKeyLength(key: Uint8Array, what: string): void {
   if (key.length !== KEY_BYTES) throw new CryptoError('INVALID_KEY', `${what} must be ${KEY_BYTES} bytes`);
 }
 
 /**
- * HKDF-SHA256 with an empty salt: the master key is already uniformly random, so the extract
- * step needs no salt; the info string separates this key from any other use of the master.
+ * The legacy PIN data key (HKDF-SHA256, empty salt), which needs the master key's bytes; the
+ * key ring's dataKey replaced it, and it remains to open what was sealed under it.
  */
-export function deriveDataKey(masterKey32: Uint8Array, purpose: SealPurpose): Buffer {
+export function derivePinDataKey(masterKey32: Uint8Array): Buffer {
   assertKeyLength(masterKey32, 'a master key');
-  return Buffer.from(hkdfSync('sha256', masterKey32, Buffer.alloc(0), DATA_KEY_INFO[purpose], KEY_BYTES));
+  return Buffer.from(hkdfSync('sha256', masterKey32, Buffer.alloc(0), LEGACY_PIN_DATA_KEY_INFO, KEY_BYTES));
 }
 
-export const derivePinDataKey = (masterKey32: Uint8Array): Buffer => deriveDataKey(masterKey32, 'pin');
-
-/** nonce (12) || ciphertext || tag (16). A fresh random nonce per seal. Any text (PIN or key hex) bound to a GUID. */
+/** nonce (12) || ciphertext || tag (16). A fresh random nonce per seal. Any text (a PIN, a key's hex) bound to a GUID. */
 export function sealPin(dataKey: Uint8Array, cardUuid: string, pin: string): Buffer {
   assertKeyLength(dataKey, 'a PIN data key');
   // The card's 16 GUID bytes rather than its text, so case and braces cannot change the binding.
