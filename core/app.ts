@@ -13,7 +13,7 @@ import { loadKeyRingFile, loadOrCreateKeyRingFile, parseKeyRing, type MasterKeyR
 import { TokenKeyRing } from './crypto/token-key-ring.js';
 import { Pkcs11Token } from '../workers/crypto/pkcs11-token.js';
 import { useThreadToken } from '../workers/crypto/thread-token.js';
-import { KeyRingPinVault } from './crypto/pin-vault.js';
+import { KeyRingVault } from './crypto/pin-vault.js';
 import { CryptoPool } from './crypto/pool.js';
 import { createDomain, type Domain } from './domain/index.js';
 import { createCoreServer } from './grpc/server.js';
@@ -78,7 +78,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
   const { log } = options;
   // Only the embedded default on SQLite generates what is not configured (never with PostgreSQL).
   const embedded = options.embedded && !isPostgresUrl(config.database);
-  const store = await openStore(config.database);
+  let store: Store | undefined;
   let pool: CryptoPool | undefined;
   let keyRing: MasterKeyRing | undefined;
   let token: Pkcs11Token | undefined;
@@ -87,7 +87,10 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     token = config.pkcs11 && Pkcs11Token.open(config.pkcs11);
     if (token) useThreadToken(token);
     const ring = (keyRing = loadKeyRing(config, embedded, token));
-    const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !ring.has(v));
+    // The key ring first: the store seals and opens templates' default admin keys with it.
+    const vault = new KeyRingVault(ring);
+    const db = (store = await openStore(config.database, vault));
+    const missing = (await db.read.smartcards.keyVersionsInUse()).filter((v) => !ring.has(v));
     if (missing.length) {
       throw new ConfigError(`Smart cards use master key version(s) ${missing.join(', ')}, which the key ring lacks.`);
     }
@@ -100,18 +103,18 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     }
     const verifier = new TokenVerifier({ ...jwt, adminGroup: config.adminGroup });
     const ca = await loadOrCreateCa(config.ca ?? { dir: dataDirOf(config) });
-    await checkDeployment(store, ca.certDer, ring);
+    await checkDeployment(db, ca.certDer, ring);
     const workers = (pool = new CryptoPool({ threads: config.workers, mode: config.cryptoMode, pkcs11: config.pkcs11 }));
     const domain = createDomain({
       ca: poolCertificateAuthority(ca, workers, config.publicUrl),
-      store,
+      store: db,
       crypto: workers,
       keys: ring,
-      vault: new KeyRingPinVault(ring),
+      vault,
       maxResponsesPerRequest: config.maxResponsesPerRequest,
       requestTtlHours: config.requestTtlHours,
     });
-    const server = createCoreServer({ domain, verifier, log, tls: config.tls, caCertificateDer: ca.certDer });
+    const server = createCoreServer({ domain, verifier, log, tls: config.tls, caCertificateDer: ca.certDer, streams: config.streams, rateLimitPerMinute: config.rateLimitPerMinute });
     const port = await server.listen(config.grpcHost, config.grpcPort);
 
     const sweep = () =>
@@ -128,7 +131,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     const readiness = setInterval(() => {
       if (pinging) return;
       pinging = true;
-      void store.ping().then((up) => {
+      void db.ping().then((up) => {
         pinging = false;
         server.setServing(up);
       });
@@ -139,7 +142,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     return {
       port,
       domain,
-      store,
+      store: db,
       keyRing: ring,
       generatedJwtSecret,
       async close() {
@@ -147,13 +150,13 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
         clearInterval(readiness);
         await server.close();
         await workers.close();
-        await store.close();
+        await db.close();
         keyRing?.destroy();
       },
     };
   } catch (err) {
     await pool?.close();
-    await store.close();
+    await store?.close();
     keyRing?.destroy();
     token?.close();
     throw err;

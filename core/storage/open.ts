@@ -3,9 +3,9 @@
 
 import { isPostgresUrl } from '../config.js';
 import { PostgresStore } from './postgres.js';
-import type { Store } from './repository.js';
+import type { Store, TemplateSecrets } from './repository.js';
 import { SqliteStore } from './sqlite.js';
 
-export async function openStore(database: string): Promise<Store> {
-  return isPostgresUrl(database) ? PostgresStore.open(database) : new SqliteStore(database);
+export async function openStore(database: string, secrets: TemplateSecrets): Promise<Store> {
+  return isPostgresUrl(database) ? PostgresStore.open(database, secrets) : new SqliteStore(database, secrets);
 }

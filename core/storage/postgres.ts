@@ -12,7 +12,8 @@
 import pg from 'pg';
 import { CmError } from '../errors.js';
 import { migrationSql, pendingMigrations, SCHEMA_MIGRATIONS_TABLE } from './migrations.js';
-import type { Repositories, Store } from './repository.js';
+import type { Repositories, Store, TemplateSecrets } from './repository.js';
+import { sealedBodyOf } from './template-codec.js';
 import { sqlRepositories, type Row, type SqlConnection, type SqlDialect, type TemplateCache } from './sql-repositories.js';
 
 const POSTGRES: SqlDialect = {
@@ -92,7 +93,11 @@ export class PostgresStore implements Store {
   private readonly names = new StatementNames();
   private readonly templateCache: TemplateCache = new Map();
 
-  private constructor(url: string, options: PostgresStoreOptions) {
+  private constructor(
+    url: string,
+    private readonly secrets: TemplateSecrets,
+    options: PostgresStoreOptions,
+  ) {
     this.pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
@@ -111,14 +116,16 @@ export class PostgresStore implements Store {
     // between two statements; the statement that follows fails and says so.
     this.pool.on('error', () => {});
     this.pool.on('connect', (client) => client.on('error', () => {}));
-    this.read = sqlRepositories(connectionOn(this.pool, this.names, true), POSTGRES, this.templateCache, true);
+    this.read = sqlRepositories(connectionOn(this.pool, this.names, true), POSTGRES, this.templateCache, true, secrets);
   }
 
   /** Connects, applies the pending migrations (one core at a time), and refuses a newer schema. */
-  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
-    const store = new PostgresStore(url, options);
+  /** `secrets` seals the templates' default admin keys (template-codec.ts). */
+  static async open(url: string, secrets: TemplateSecrets, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const store = new PostgresStore(url, secrets, options);
     try {
       await store.migrate();
+      await store.sealClearTemplates();
       return store;
     } catch (err) {
       await store.close();
@@ -150,6 +157,16 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** Seals the default admin keys of template bodies written before they were sealed (issue 9); idempotent. */
+  private async sealClearTemplates(): Promise<void> {
+    const rows = (await this.pool.query<{ uuid: string; body: string }>('SELECT uuid, body FROM profile_templates')).rows;
+    for (const row of rows) {
+      const sealed = sealedBodyOf(row.body, this.secrets);
+      // Conditional on the body read: a core sealing at the same moment wrote the same.
+      if (sealed !== undefined) await this.pool.query('UPDATE profile_templates SET body = $1 WHERE uuid = $2 AND body = $3', [sealed, row.uuid, row.body]);
+    }
+  }
+
   async transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
@@ -161,7 +178,7 @@ export class PostgresStore implements Store {
       let committing = false;
       try {
         await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
-        const value = await work(sqlRepositories(connectionOn(client, this.names, false), POSTGRES, this.templateCache, false));
+        const value = await work(sqlRepositories(connectionOn(client, this.names, false), POSTGRES, this.templateCache, false, this.secrets));
         committing = true;
         await client.query('COMMIT');
         client.release();

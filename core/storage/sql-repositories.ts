@@ -12,7 +12,8 @@ import type {
   SmartcardRecord,
 } from '../domain/types.js';
 import { NIL_UUID } from '../domain/types.js';
-import type { AuditFilter, Repositories, RequestFilter, RequestPatch } from './repository.js';
+import type { AuditFilter, Repositories, RequestFilter, RequestPatch, TemplateSecrets } from './repository.js';
+import { decodeTemplate, encodeTemplate } from './template-codec.js';
 
 export type Row = Record<string, unknown>;
 
@@ -138,7 +139,13 @@ function deepFreeze<T>(value: T): T {
  * (`fillsCache`): a body read in a transaction may belong to one that rolls back, and its
  * version number could later be committed with another body.
  */
-export function sqlRepositories(db: SqlConnection, dialect: SqlDialect, templateCache: TemplateCache, fillsCache: boolean): Repositories {
+export function sqlRepositories(
+  db: SqlConnection,
+  dialect: SqlDialect,
+  templateCache: TemplateCache,
+  fillsCache: boolean,
+  secrets: TemplateSecrets,
+): Repositories {
   const approvalsOf = async (uuid: string): Promise<RequestRecord['approvals']> =>
     (await db.all('SELECT approver_uuid, approved, comment, at FROM request_approvals WHERE request_uuid = ? ORDER BY at, approver_uuid', [uuid])).map((a) => ({
       approverUuid: a.approver_uuid as string,
@@ -206,18 +213,18 @@ export function sqlRepositories(db: SqlConnection, dialect: SqlDialect, template
         if (!row) return undefined;
         if (row.body === null && hit) return hit.template;
         // Shared between callers: frozen so that no caller can change another's copy.
-        const template = deepFreeze(JSON.parse(row.body as string) as ProfileTemplate);
+        const template = deepFreeze(decodeTemplate(row.body as string, secrets));
         if (fillsCache) templateCache.set(uuid, { version: row.version as number, template });
         return template;
       },
       async list() {
-        return (await db.all('SELECT body FROM profile_templates ORDER BY name, uuid')).map((row) => JSON.parse(row.body as string) as ProfileTemplate);
+        return (await db.all('SELECT body FROM profile_templates ORDER BY name, uuid')).map((row) => decodeTemplate(row.body as string, secrets));
       },
       async insert(t) {
-        await db.run('INSERT INTO profile_templates (uuid, name, version, body) VALUES (?, ?, ?, ?)', [t.uuid, t.name, t.version, JSON.stringify(t)]);
+        await db.run('INSERT INTO profile_templates (uuid, name, version, body) VALUES (?, ?, ?, ?)', [t.uuid, t.name, t.version, encodeTemplate(t, secrets)]);
       },
       async update(t) {
-        await db.run('UPDATE profile_templates SET name = ?, version = ?, body = ? WHERE uuid = ?', [t.name, t.version, JSON.stringify(t), t.uuid]);
+        await db.run('UPDATE profile_templates SET name = ?, version = ?, body = ? WHERE uuid = ?', [t.name, t.version, encodeTemplate(t, secrets), t.uuid]);
       },
       async delete(uuid) {
         await db.run('DELETE FROM profile_templates WHERE uuid = ?', [uuid]);

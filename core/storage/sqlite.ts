@@ -9,7 +9,8 @@ import { dirname } from 'node:path';
 import { ConfigError } from '../config.js';
 import { WalCheckpointer } from './checkpointer.js';
 import { migrationSql, pendingMigrations, SCHEMA_MIGRATIONS_TABLE } from './migrations.js';
-import type { Repositories, Store } from './repository.js';
+import type { Repositories, Store, TemplateSecrets } from './repository.js';
+import { sealedBodyOf } from './template-codec.js';
 import { sqlRepositories, type Row, type SqlConnection, type SqlDialect, type TemplateCache } from './sql-repositories.js';
 
 class Statements {
@@ -54,6 +55,18 @@ function migrate(db: Database.Database): void {
       db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, new Date().toISOString());
     })();
   }
+}
+
+/** Seals the default admin keys of template bodies written before they were sealed (issue 9); idempotent. */
+function sealClearTemplates(db: Database.Database, secrets: TemplateSecrets): void {
+  const rows = db.prepare('SELECT uuid, body FROM profile_templates').all() as Row[];
+  const update = db.prepare('UPDATE profile_templates SET body = ? WHERE uuid = ?');
+  db.transaction(() => {
+    for (const row of rows) {
+      const sealed = sealedBodyOf(row.body as string, secrets);
+      if (sealed !== undefined) update.run(sealed, row.uuid);
+    }
+  })();
 }
 
 /**
@@ -116,12 +129,14 @@ export class SqliteStore implements Store {
   private inGroup = false;
   private groupEnded: (() => void)[] = [];
 
-  constructor(path: string) {
+  /** `secrets` seals the templates' default admin keys (template-codec.ts). */
+  constructor(path: string, secrets: TemplateSecrets) {
     mkdirSync(dirname(path), { recursive: true });
     this.lock = lockDatabaseFile(path);
     this.writer = new Database(path);
     try {
       SqliteStore.configureWriter(this.writer);
+      sealClearTemplates(this.writer, secrets);
     } catch (err) {
       // A database this core must not run on (a newer schema): let go of it before saying so.
       this.writer.close();
@@ -129,11 +144,11 @@ export class SqliteStore implements Store {
       throw err;
     }
     const templateCache: TemplateCache = new Map();
-    this.writes = sqlRepositories(sqliteConnection(this.writer), SQLITE, templateCache, false);
+    this.writes = sqlRepositories(sqliteConnection(this.writer), SQLITE, templateCache, false, secrets);
     this.reader = new Database(path, { readonly: true });
     this.reader.pragma('busy_timeout = 5000');
     this.reader.pragma(`cache_size = -${READER_CACHE_KIB}`);
-    this.read = sqlRepositories(sqliteConnection(this.reader), SQLITE, templateCache, true);
+    this.read = sqlRepositories(sqliteConnection(this.reader), SQLITE, templateCache, true, secrets);
     this.checkpointer = new WalCheckpointer(path, (work) => this.holdWrites(work));
     this.control = {
       begin: this.writer.prepare('BEGIN IMMEDIATE'),

@@ -5,13 +5,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { throwawayVault } from '../../core/crypto/pin-vault.js';
 import { SqliteStore } from '../../core/storage/sqlite.js';
 
 t.test('a failed BEGIN rejects its units and the next transaction still runs', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cm-sqlite-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'cm.sqlite');
-  const store = new SqliteStore(path);
+  const store = new SqliteStore(path, throwawayVault());
   t.teardown(() => store.close());
 
   // Another connection holds the write lock past the store's busy timeout (5 s).

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { CmError } from '../../core/errors.js';
+import { throwawayVault } from '../../core/crypto/pin-vault.js';
 import { PostgresStore } from '../../core/storage/postgres.js';
 import type { Repositories, Store } from '../../core/storage/repository.js';
 import { SqliteStore } from '../../core/storage/sqlite.js';
@@ -30,6 +31,8 @@ interface Dialect {
   open(): Promise<Handles>;
 }
 
+/** One key ring's vault for every store of the file, as cores on one database share their key ring. */
+const vault = throwawayVault();
 let cluster: PgCluster | undefined;
 t.teardown(() => cluster?.close());
 
@@ -38,7 +41,7 @@ const dialects: Dialect[] = [
     name: 'sqlite',
     async open() {
       const dir = mkdtempSync(join(tmpdir(), 'cm-contract-'));
-      const store = new SqliteStore(join(dir, 'cm.sqlite'));
+      const store = new SqliteStore(join(dir, 'cm.sqlite'), vault);
       return {
         a: store,
         b: store,
@@ -54,8 +57,8 @@ const dialects: Dialect[] = [
     async open() {
       cluster ??= await startPostgres();
       const url = await cluster.createDatabase();
-      const a = await PostgresStore.open(url);
-      const b = await PostgresStore.open(url);
+      const a = await PostgresStore.open(url, vault);
+      const b = await PostgresStore.open(url, vault);
       return {
         a,
         b,
@@ -340,7 +343,7 @@ for (const dialect of dialects) {
 
 t.test('postgres: the database down answers UNAVAILABLE, and the store reconnects by itself', async (t) => {
   cluster ??= await startPostgres();
-  const store = await PostgresStore.open(await cluster.createDatabase());
+  const store = await PostgresStore.open(await cluster.createDatabase(), vault);
   t.teardown(() => store.close());
   const r = request();
   await store.transaction((tx) => tx.requests.insert(r));
@@ -371,7 +374,7 @@ t.test('postgres: the database down answers UNAVAILABLE, and the store reconnect
 
 t.test('postgres: a unit that keeps losing serialization conflicts is retried, then answered UNAVAILABLE', async (t) => {
   cluster ??= await startPostgres();
-  const store = await PostgresStore.open(await cluster.createDatabase());
+  const store = await PostgresStore.open(await cluster.createDatabase(), vault);
   t.teardown(() => store.close());
   let runs = 0;
   await t.rejects(
