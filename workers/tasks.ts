@@ -11,7 +11,7 @@ import {
   wipe,
 } from './crypto/admin-key.js';
 import { generatePin, type PinPolicy } from './crypto/pin.js';
-import { CaError } from './ca/csr.js';
+import { CaError } from './ca/errors.js';
 import { issueFromRequest, signCrl, type CrlJob, type IssuedJobResult, type IssueJob } from './ca/jobs.js';
 import type { CaNotLoaded } from './ca/loaded-cas.js';
 

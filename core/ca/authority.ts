@@ -6,7 +6,7 @@
 import type { CertificateAuthority } from '../domain/certificates.js';
 import type { CryptoPool } from '../crypto/pool.js';
 import { CmError } from '../errors.js';
-import { toPem } from '../../workers/ca/csr.js';
+import { toPem } from '../../workers/ca/pem.js';
 import type { IssuedJobResult } from '../../workers/ca/jobs.js';
 import { caIdOf, isCaNotLoaded, type CaNotLoaded, type CaReference } from '../../workers/ca/loaded-cas.js';
 import type { TaskJobs, TaskValues } from '../../workers/tasks.js';

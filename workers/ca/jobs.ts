@@ -4,9 +4,10 @@
 // uploads costs one pool round trip. Jobs name their CA by id (workers/ca/loaded-cas.ts): a
 // thread that does not have it answers CA_NOT_LOADED, and the caller sends the material once.
 
+import { issueUnder } from './certificate.js';
 import { buildCrlUnder, type CrlEntry } from './crl.js';
-import { checkKeyFitsTemplate, parseCertificateRequest } from './csr.js';
-import { issueUnder } from './issue.js';
+import { parseCertificateRequest } from './csr.js';
+import { checkKeyFitsTemplate } from './keys.js';
 import { CA_NOT_LOADED, loadedCa, type CaNotLoaded, type CaReference } from './loaded-cas.js';
 
 export interface IssueJob extends CaReference {
