@@ -12,7 +12,7 @@ import {
 } from './crypto/admin-key.js';
 import { generatePin, type PinPolicy } from './crypto/pin.js';
 import { CaError } from './ca/errors.js';
-import { issueFromRequest, signCrl, type CrlJob, type IssuedJobResult, type IssueJob } from './ca/jobs.js';
+import { issueFromRequest, signCrl, signOcsp, type CrlJob, type IssuedJobResult, type IssueJob, type OcspJob } from './ca/jobs.js';
 import type { CaNotLoaded } from './ca/loaded-cas.js';
 
 /** Challenge-response with the template's default admin key. */
@@ -44,6 +44,7 @@ export interface TaskJobs {
   pin: PinPolicy;
   issue: IssueJob;
   crl: CrlJob;
+  ocsp: OcspJob;
 }
 
 export interface TaskValues {
@@ -52,6 +53,7 @@ export interface TaskValues {
   pin: string;
   issue: IssuedJobResult | CaNotLoaded;
   crl: Uint8Array | CaNotLoaded;
+  ocsp: Uint8Array | CaNotLoaded;
 }
 
 export type TaskKind = keyof TaskJobs;
@@ -90,6 +92,7 @@ export const handlers: Handlers = {
   pin: (job) => generatePin(job),
   issue: issueFromRequest,
   crl: signCrl,
+  ocsp: signOcsp,
 };
 
 function failure(err: unknown): JobResult<never> {

@@ -381,6 +381,12 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache, fil
             .all(userUuid) as Row[]
         ).map(certificateFromRow);
       },
+      async listBySerial(serialHexes) {
+        if (serialHexes.length === 0) return [];
+        return (
+          s.get(`SELECT ${CERTIFICATE_COLUMNS} FROM certificates WHERE serial_hex IN (SELECT value FROM json_each(?))`).all(JSON.stringify(serialHexes)) as Row[]
+        ).map(certificateFromRow);
+      },
       async listUnusable() {
         return (s.get(`SELECT ${CERTIFICATE_COLUMNS} FROM certificates WHERE status IN (1, 2) ORDER BY revoked_at, serial_hex`).all() as Row[]).map(
           certificateFromRow,

@@ -140,10 +140,14 @@ export function describePublicKey(key: crypto.KeyObject): SpkiInfo {
   return describeSpki(key.export({ format: 'der', type: 'spki' }));
 }
 
+/** The subjectPublicKey BIT STRING's bits (what key identifiers and OCSP key hashes hash). */
+export function publicKeyBits(spkiDer: Buffer): Buffer {
+  return decodeDer<SubjectPublicKeyInfo>(rfc5280.SubjectPublicKeyInfo!, spkiDer, 'the public key', false).subjectPublicKey.data;
+}
+
 /** RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING's bits. */
 export function subjectKeyIdentifier(spkiDer: Buffer): Buffer {
-  const spki = decodeDer<SubjectPublicKeyInfo>(rfc5280.SubjectPublicKeyInfo!, spkiDer, 'the public key', false);
-  return crypto.createHash('sha1').update(spki.subjectPublicKey.data).digest();
+  return crypto.createHash('sha1').update(publicKeyBits(spkiDer)).digest();
 }
 
 export interface TemplateKeyPolicy {

@@ -197,6 +197,47 @@ export const ContentInfo = asn1.define('ContentInfo', function () {
   this.seq().obj(this.key('contentType').objid(), this.key('content').explicit(0).any());
 });
 
+/** RFC 6960 4.1.1: Request, its extensions' values as DER. */
+const OcspSingleRequest = asn1.define('Request', function () {
+  this.seq().obj(this.key('reqCert').use(rfc2560.CertID), this.key('singleRequestExtensions').optional().explicit(0).seqof(RawExtension));
+});
+
+/** RFC 6960 4.1.1: OCSPRequest, as an OCSP client sends it (the optional signature is not read). */
+export const OcspRequest = asn1.define('OCSPRequest', function () {
+  this.seq().obj(
+    this.key('tbsRequest')
+      .seq()
+      .obj(
+        this.key('version').def('v1').explicit(0).use(rfc5280.Version),
+        this.key('requestorName').optional().explicit(1).use(rfc5280.GeneralName),
+        this.key('requestList').seqof(OcspSingleRequest),
+        this.key('requestExtensions').optional().explicit(2).seqof(RawExtension),
+      ),
+    this.key('optionalSignature').optional().explicit(0).any(),
+  );
+});
+
+/** RFC 6960 4.2.1: SingleResponse, the CertID as the DER the request carried. */
+const OcspSingleResponse = asn1.define('SingleResponse', function () {
+  this.seq().obj(
+    this.key('certId').use(AnyDer),
+    this.key('certStatus').use(rfc2560.CertStatus),
+    this.key('thisUpdate').gentime(),
+    this.key('nextUpdate').optional().explicit(0).gentime(),
+  );
+});
+
+/** RFC 6960 4.2.1: ResponseData, its extensions' values as DER. */
+export const OcspResponseData = asn1.define('ResponseData', function () {
+  this.seq().obj(
+    this.key('version').def('v1').explicit(0).use(rfc5280.Version),
+    this.key('responderID').use(rfc2560.ResponderID),
+    this.key('producedAt').gentime(),
+    this.key('responses').seqof(OcspSingleResponse),
+    this.key('responseExtensions').optional().explicit(1).seqof(RawExtension),
+  );
+});
+
 // ---- encoding and decoding ----
 
 /**
