@@ -37,7 +37,7 @@ export function exitOnStartFailure(program: string): (err: unknown) => never {
   return (err) => {
     const kind = err instanceof Error ? err.name : '';
     const what = kind === 'ConfigError' ? 'bad configuration' : 'cannot start';
-    const expected = /Config|KeyRing|Ca/.test(kind);
+    const expected = /Config|KeyRing|Ca|Token/.test(kind);
     process.stderr.write(`${program}: ${what}: ${expected ? (err as Error).message : err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);
   };

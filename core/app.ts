@@ -9,7 +9,10 @@ import { TokenVerifier } from './auth/token.js';
 import { poolCertificateAuthority } from './ca/authority.js';
 import { loadOrCreateCa } from './ca/ca-store.js';
 import { ConfigError, type CoreConfig } from './config.js';
-import { loadKeyRingFile, loadOrCreateKeyRingFile, parseKeyRing, type KeyRing } from './crypto/key-ring.js';
+import { loadKeyRingFile, loadOrCreateKeyRingFile, parseKeyRing, type MasterKeyRing } from './crypto/key-ring.js';
+import { TokenKeyRing } from './crypto/token-key-ring.js';
+import { Pkcs11Token } from '../workers/crypto/pkcs11-token.js';
+import { useThreadToken } from '../workers/crypto/thread-token.js';
 import { KeyRingPinVault } from './crypto/pin-vault.js';
 import { CryptoPool } from './crypto/pool.js';
 import { createDomain, type Domain } from './domain/index.js';
@@ -21,7 +24,7 @@ export interface RunningCore {
   port: number;
   domain: Domain;
   store: Store;
-  keyRing: KeyRing;
+  keyRing: MasterKeyRing;
   /** Set when the embedded default generated the token secret (so it may print a dev token). */
   generatedJwtSecret?: string;
   close(): Promise<void>;
@@ -38,7 +41,8 @@ function readOrCreateSecretFile(path: string, make: () => string): string {
   return readFileSync(path, 'utf8').trim();
 }
 
-function loadKeyRing(config: CoreConfig, embedded: boolean): KeyRing {
+function loadKeyRing(config: CoreConfig, embedded: boolean, token: Pkcs11Token | undefined): MasterKeyRing {
+  if (token && config.pkcs11) return new TokenKeyRing(token, config.pkcs11.tokenLabel);
   if (config.masterKeys) return parseKeyRing(config.masterKeys);
   if (config.masterKeysFile) return loadKeyRingFile(config.masterKeysFile);
   if (!embedded) throw new ConfigError('Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE.');
@@ -49,9 +53,14 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
   const { log, embedded } = options;
   const store = new SqliteStore(config.database);
   let pool: CryptoPool | undefined;
+  let keyRing: MasterKeyRing | undefined;
+  let token: Pkcs11Token | undefined;
   try {
-    const keyRing = loadKeyRing(config, embedded);
-    const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !keyRing.has(v));
+    // The main thread's session: the key ring's derivations, and the inline crypto mode's jobs.
+    token = config.pkcs11 && Pkcs11Token.open(config.pkcs11);
+    if (token) useThreadToken(token);
+    const ring = (keyRing = loadKeyRing(config, embedded, token));
+    const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !ring.has(v));
     if (missing.length) {
       throw new ConfigError(`Smart cards use master key version(s) ${missing.join(', ')}, which the key ring lacks.`);
     }
@@ -64,13 +73,13 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     }
     const verifier = new TokenVerifier({ ...jwt, adminGroup: config.adminGroup });
     const ca = await loadOrCreateCa(config.ca ?? { dir: dataDirOf(config) });
-    const workers = (pool = new CryptoPool({ threads: config.workers, mode: config.cryptoMode }));
+    const workers = (pool = new CryptoPool({ threads: config.workers, mode: config.cryptoMode, pkcs11: config.pkcs11 }));
     const domain = createDomain({
       ca: poolCertificateAuthority(ca, workers, config.publicUrl),
       store,
       crypto: workers,
-      keys: keyRing,
-      vault: new KeyRingPinVault(keyRing),
+      keys: ring,
+      vault: new KeyRingPinVault(ring),
       maxResponsesPerRequest: config.maxResponsesPerRequest,
       requestTtlHours: config.requestTtlHours,
     });
@@ -85,24 +94,27 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     await sweep();
     const timer = setInterval(sweep, 60_000);
     timer.unref();
-    log.info({ host: config.grpcHost, port, keyVersion: keyRing.newestVersion, caCreated: ca.created }, 'core listening');
+    log.info({ host: config.grpcHost, port, keyVersion: ring.newestVersion, caCreated: ca.created }, 'core listening');
 
     return {
       port,
       domain,
       store,
-      keyRing,
+      keyRing: ring,
       generatedJwtSecret,
       async close() {
         clearInterval(timer);
         await server.close();
         await workers.close();
         await store.close();
+        keyRing?.destroy();
       },
     };
   } catch (err) {
     await pool?.close();
     await store.close();
+    keyRing?.destroy();
+    token?.close();
     throw err;
   }
 }

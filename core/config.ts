@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import type { TokenConfig } from '../workers/crypto/pkcs11-token.js';
 
 export interface CoreConfig {
   grpcHost: string;
@@ -21,6 +22,8 @@ export interface CoreConfig {
   /** Key ring text `1:<hex>,2:<hex>`; undefined when it must be generated (embedded default). */
   masterKeys?: string;
   masterKeysFile?: string;
+  /** CM_PKCS11_*: the token that holds the key ring (and may hold the CA key), SPEC 13. */
+  pkcs11?: TokenConfig;
   adminGroup: string;
   workers: number;
   /** CM_CRYPTO_MODE (extension): `pool` (worker threads) or `inline` (on the main thread). */
@@ -96,6 +99,20 @@ export function envTls(env: Env): CoreConfig['tls'] {
   return certPem && keyPem ? { certPem, keyPem, caPem } : undefined;
 }
 
+/** CM_PKCS11_MODULE, CM_PKCS11_TOKEN_LABEL and CM_PKCS11_PIN or CM_PKCS11_PIN_FILE: all or none. */
+export function envPkcs11(env: Env): TokenConfig | undefined {
+  const module = envString(env, 'CM_PKCS11_MODULE');
+  const tokenLabel = envString(env, 'CM_PKCS11_TOKEN_LABEL');
+  const pinText = envString(env, 'CM_PKCS11_PIN');
+  const pinFile = envFile(env, 'CM_PKCS11_PIN_FILE')?.toString('utf8').trim();
+  if (!module && !tokenLabel && pinText === undefined && pinFile === undefined) return undefined;
+  if (!module || !tokenLabel) throw new ConfigError('CM_PKCS11_MODULE and CM_PKCS11_TOKEN_LABEL must be set together, with CM_PKCS11_PIN or CM_PKCS11_PIN_FILE.');
+  if (pinText !== undefined && pinFile !== undefined) throw new ConfigError('Set CM_PKCS11_PIN or CM_PKCS11_PIN_FILE, not both.');
+  const pin = pinText ?? pinFile;
+  if (!pin) throw new ConfigError('Set CM_PKCS11_PIN or CM_PKCS11_PIN_FILE: the token\'s user PIN.');
+  return { module, tokenLabel, pin };
+}
+
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
@@ -122,12 +139,16 @@ export function loadCoreConfig(env: Env = process.env, options: { embedded: bool
   const masterKeys = envString(env, 'CM_MASTER_KEYS');
   const masterKeysFile = envString(env, 'CM_MASTER_KEYS_FILE');
   if (masterKeys && masterKeysFile) throw new ConfigError('Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE, not both.');
+  const pkcs11 = envPkcs11(env);
+  if (pkcs11 && (masterKeys || masterKeysFile)) {
+    throw new ConfigError('The key ring is on the token (CM_PKCS11_*): unset CM_MASTER_KEYS and CM_MASTER_KEYS_FILE.');
+  }
   const caCert = envString(env, 'CM_CA_CERT');
   const caKey = envString(env, 'CM_CA_KEY');
   if (!caCert !== !caKey) throw new ConfigError('CM_CA_CERT and CM_CA_KEY must be set together.');
   if (!options.embedded) {
     if (!secret && !publicKeyPem) throw new ConfigError('Set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens.');
-    if (!masterKeys && !masterKeysFile) throw new ConfigError('Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE: the key ring.');
+    if (!masterKeys && !masterKeysFile && !pkcs11) throw new ConfigError('Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE (or CM_PKCS11_* for a key ring on a token): the key ring.');
     if (!caCert) throw new ConfigError('Set CM_CA_CERT and CM_CA_KEY: the issuing CA.');
   }
   const tls = envTls(env);
@@ -154,6 +175,7 @@ export function loadCoreConfig(env: Env = process.env, options: { embedded: bool
     },
     masterKeys,
     masterKeysFile,
+    pkcs11,
     adminGroup: envString(env, 'CM_ADMIN_GROUP') ?? 'cm-admins',
     workers: envInteger(env, 'CM_WORKERS', availableParallelism(), 1, 64),
     cryptoMode: envCryptoMode(env),
