@@ -106,9 +106,6 @@ export const Ia5String = asn1.define('IA5String', function () {
 export const OctetString = asn1.define('OctetString', function () {
   this.octstr();
 });
-export const Integer = asn1.define('Integer', function () {
-  this.int();
-});
 
 /**
  * The SIGNED{} shape of X.509 (a Certificate, a CertificateList, a BasicOCSPResponse without
