@@ -46,7 +46,7 @@ elif kind == "ocsp":
     if r.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL:
         res["responses"] = [{"serial": format(s.serial_number, "x"), "status": s.certificate_status.name,
             "reason": s.revocation_reason.name if s.revocation_reason else None,
-            "thisUpdate": s.this_update_utc.isoformat(), "nextUpdate": s.next_update_utc.isoformat() if s.next_update_utc else None} for s in r.responses]
+            "thisUpdate": str(getattr(s, "this_update_utc", None) or s.this_update), "nextUpdate": str(getattr(s, "next_update_utc", None) or s.next_update)} for s in r.responses]
         res["nonce"] = [e.value.nonce.hex() for e in r.extensions if e.oid.dotted_string == "1.3.6.1.5.5.7.48.1.2"]
 else:
     raise SystemExit("unknown kind")
