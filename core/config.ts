@@ -146,6 +146,9 @@ export function loadCoreConfig(env: Env = process.env, options: { embedded: bool
   const caCert = envString(env, 'CM_CA_CERT');
   const caKey = envString(env, 'CM_CA_KEY');
   if (!caCert !== !caKey) throw new ConfigError('CM_CA_CERT and CM_CA_KEY must be set together.');
+  if (caKey && /^pkcs11:/i.test(caKey) && !pkcs11) {
+    throw new ConfigError('CM_CA_KEY names a key on a token: set CM_PKCS11_MODULE, CM_PKCS11_TOKEN_LABEL and CM_PKCS11_PIN or CM_PKCS11_PIN_FILE.');
+  }
   if (!options.embedded) {
     if (!secret && !publicKeyPem) throw new ConfigError('Set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens.');
     if (!masterKeys && !masterKeysFile && !pkcs11) throw new ConfigError('Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE (or CM_PKCS11_* for a key ring on a token): the key ring.');

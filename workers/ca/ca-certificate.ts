@@ -5,11 +5,12 @@ import crypto from 'node:crypto';
 import type BN from 'bn.js';
 import { CaError, configError, invalid } from './errors.js';
 import { serialHexOf } from './fields.js';
-import { describeSpki, subjectKeyIdentifier, type AlgorithmIdentifier, type SubjectPublicKeyInfo } from './keys.js';
+import { describePublicKey, describeSpki, subjectKeyIdentifier, type AlgorithmIdentifier, type SubjectPublicKeyInfo } from './keys.js';
 import { nameToString, type NameValue } from './names.js';
 import { pemBlocks } from './pem.js';
 import { Certificate, OctetString, decodeDer, oidText, rfc5280 } from './schemas.js';
-import { keyObjectSigner, type CaSigner } from './signer.js';
+import { CryptoError } from '../crypto/admin-key.js';
+import { keyObjectSigner, tokenKeyLabel, tokenSigner, type CaSigner } from './ca-signer.js';
 
 export interface CertificateFacts {
   der: Buffer;
@@ -89,10 +90,15 @@ export function signingCaFor(certDer: Buffer, signer: CaSigner, publicKeySpkiDer
   return { cert, signer };
 }
 
-/** Parses and checks the CA certificate and its key (PEM), the key signing in memory. */
+/**
+ * Parses and checks the CA certificate and its key: an unencrypted PEM key signing in memory, or
+ * `pkcs11:object=<label>` naming a key on this thread's token session (SPEC 13).
+ */
 export function signingCaFromPem(caCertPem: string, caKeyPem: string): SigningCa {
   const certs = pemBlocks(String(caCertPem ?? ''), ['CERTIFICATE']);
   if (certs.length === 0) throw configError('the CA certificate PEM holds no certificate');
+  const label = tokenKeyLabel(String(caKeyPem ?? ''));
+  if (label !== undefined) return { cert: certificateFacts(certs[0]!), signer: tokenKeySigner(certs[0]!, label) };
   let key: crypto.KeyObject;
   try {
     key = crypto.createPrivateKey(String(caKeyPem ?? ''));
@@ -102,11 +108,32 @@ export function signingCaFromPem(caCertPem: string, caKeyPem: string): SigningCa
   }
   let signer: CaSigner;
   try {
-    signer = keyObjectSigner(key);
+    signer = keyObjectSigner(key, describePublicKey(crypto.createPublicKey(key)).keyAlgorithm);
   } catch (err) {
     throw err instanceof CaError ? configError(`the CA key is not usable: ${err.message}`) : err;
   }
   return signingCaFor(certs[0]!, signer, crypto.createPublicKey(key).export({ format: 'der', type: 'spki' }));
+}
+
+/**
+ * A CA key on the token: a token key cannot be compared with the certificate, so a probe is
+ * signed on the token and verified with the certificate's public key.
+ */
+function tokenKeySigner(certDer: Buffer, label: string): CaSigner {
+  const cert = certificateFacts(certDer);
+  let signer: CaSigner;
+  let matches: boolean;
+  try {
+    signer = tokenSigner(label);
+    const probe = crypto.randomBytes(32);
+    const publicKey = crypto.createPublicKey({ key: cert.spkiDer, format: 'der', type: 'spki' });
+    matches = signer.keyAlgorithm === describeSpki(cert.spkiDer).keyAlgorithm && crypto.verify('sha256', probe, publicKey, signer.sign(probe));
+  } catch (err) {
+    if (err instanceof CryptoError && err.code === 'UNAVAILABLE') throw err;
+    throw configError(`the CA key "${label}" on the token is not usable: ${(err as Error).message}`);
+  }
+  if (!matches) throw configError(`the CA key "${label}" on the token does not match the CA certificate`);
+  return signer;
 }
 
 const SIGNING_CACHE = new Map<string, SigningCa>();

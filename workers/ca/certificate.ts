@@ -11,7 +11,7 @@ import { encodeName, type NameValue } from './names.js';
 import { certsOnlyPkcs7 } from './pkcs7.js';
 import { TbsCertificate, Utf8String, oid, rfc5280, type Oid } from './schemas.js';
 import { signingCa, type SigningCa } from './ca-certificate.js';
-import { signToBeSigned, type CaSigner } from './signer.js';
+import { signToBeSigned, signatureAlgorithmOf, type CaSigner } from './ca-signer.js';
 
 /** An extension as the TBSCertificate schema takes it: the value already encoded by its own schema. */
 export interface ExtensionValue {
@@ -128,7 +128,7 @@ export function signCertificate(issuer: CertificateIssuer, body: CertificateBody
     {
       version: 'v3',
       serialNumber: serialInteger(body.serialHex),
-      signature: issuer.signer.signatureAlgorithm,
+      signature: signatureAlgorithmOf(issuer.signer),
       issuer: issuer.name,
       validity: { notBefore: x509Time(body.notBefore), notAfter: x509Time(body.notAfter) },
       subject: body.subject,

@@ -5,7 +5,7 @@ import { normalizeSerialHex, safeInteger, serialInteger, toDate, wholeSeconds, x
 import { authorityKeyIdExtension, extension } from './certificate.js';
 import { signingCa, type SigningCa } from './ca-certificate.js';
 import { TbsCertList } from './schemas.js';
-import { signToBeSigned } from './signer.js';
+import { signToBeSigned, signatureAlgorithmOf } from './ca-signer.js';
 
 /** RFC 5280 CRLReason values a CA may put on a full CRL (7 is unused, 8 is for delta CRLs). */
 export const CRL_REASONS = {
@@ -87,7 +87,7 @@ export function buildCrlUnder(ca: SigningCa, input: Omit<BuildCrlInput, 'caCertP
   const tbs = TbsCertList.encode(
     {
       version: 1, // v2
-      signature: ca.signer.signatureAlgorithm,
+      signature: signatureAlgorithmOf(ca.signer),
       issuer: ca.cert.subject,
       thisUpdate: x509Time(thisUpdate),
       nextUpdate: x509Time(nextUpdate),

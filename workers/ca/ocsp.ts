@@ -9,7 +9,7 @@ import { reasonName } from './crl.js';
 import type { CertificateFacts, SigningCa } from './ca-certificate.js';
 import { publicKeyBits, subjectKeyIdentifier, type AlgorithmIdentifier } from './keys.js';
 import { Null, OcspRequest, OcspResponseData, decodeDer, oid, oidText, rfc2560 } from './schemas.js';
-import { signToBeSigned } from './signer.js';
+import { signToBeSigned } from './ca-signer.js';
 
 const ID_PKIX_OCSP_NONCE = '1.3.6.1.5.5.7.48.1.2';
 const HASHES: Record<string, string> = { '1.3.14.3.2.26': 'sha1', '2.16.840.1.101.3.4.2.1': 'sha256' };

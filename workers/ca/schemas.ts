@@ -77,6 +77,11 @@ export const NamedCurve = asn1.define('NamedCurve', function () {
   this.objid();
 });
 
+/** RFC 3279 2.2.3: Ecdsa-Sig-Value, what X.509 carries as an ECDSA signature. */
+export const EcdsaSigValue = asn1.define('Ecdsa-Sig-Value', function () {
+  this.seq().obj(this.key('r').int(), this.key('s').int());
+});
+
 /** The ASN.1 NULL (RSA AlgorithmIdentifier parameters). */
 export const Null = asn1.define('Null', function () {
   this.null_();
