@@ -13,7 +13,7 @@ import { loadKeyRingFile, loadOrCreateKeyRingFile, parseKeyRing, type MasterKeyR
 import { TokenKeyRing } from './crypto/token-key-ring.js';
 import { Pkcs11Token } from '../workers/crypto/pkcs11-token.js';
 import { useThreadToken } from '../workers/crypto/thread-token.js';
-import { KeyRingPinVault } from './crypto/pin-vault.js';
+import { KeyRingVault } from './crypto/pin-vault.js';
 import { CryptoPool } from './crypto/pool.js';
 import { createDomain, type Domain } from './domain/index.js';
 import { createCoreServer } from './grpc/server.js';
@@ -51,7 +51,7 @@ function loadKeyRing(config: CoreConfig, embedded: boolean, token: Pkcs11Token |
 
 export async function startCore(config: CoreConfig, options: { log: Logger; embedded: boolean }): Promise<RunningCore> {
   const { log, embedded } = options;
-  const store = new SqliteStore(config.database);
+  let store: SqliteStore | undefined;
   let pool: CryptoPool | undefined;
   let keyRing: MasterKeyRing | undefined;
   let token: Pkcs11Token | undefined;
@@ -60,7 +60,10 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     token = config.pkcs11 && Pkcs11Token.open(config.pkcs11);
     if (token) useThreadToken(token);
     const ring = (keyRing = loadKeyRing(config, embedded, token));
-    const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !ring.has(v));
+    // The key ring first: the store seals and opens templates' default admin keys with it.
+    const vault = new KeyRingVault(ring);
+    const db = (store = new SqliteStore(config.database, vault));
+    const missing = (await db.read.smartcards.keyVersionsInUse()).filter((v) => !ring.has(v));
     if (missing.length) {
       throw new ConfigError(`Smart cards use master key version(s) ${missing.join(', ')}, which the key ring lacks.`);
     }
@@ -76,14 +79,14 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     const workers = (pool = new CryptoPool({ threads: config.workers, mode: config.cryptoMode, pkcs11: config.pkcs11 }));
     const domain = createDomain({
       ca: poolCertificateAuthority(ca, workers, config.publicUrl),
-      store,
+      store: db,
       crypto: workers,
       keys: ring,
-      vault: new KeyRingPinVault(ring),
+      vault,
       maxResponsesPerRequest: config.maxResponsesPerRequest,
       requestTtlHours: config.requestTtlHours,
     });
-    const server = createCoreServer({ domain, verifier, log, tls: config.tls, caCertificateDer: ca.certDer });
+    const server = createCoreServer({ domain, verifier, log, tls: config.tls, caCertificateDer: ca.certDer, streams: config.streams, rateLimitPerMinute: config.rateLimitPerMinute });
     const port = await server.listen(config.grpcHost, config.grpcPort);
 
     const sweep = () =>
@@ -99,20 +102,20 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     return {
       port,
       domain,
-      store,
+      store: db,
       keyRing: ring,
       generatedJwtSecret,
       async close() {
         clearInterval(timer);
         await server.close();
         await workers.close();
-        await store.close();
+        await db.close();
         keyRing?.destroy();
       },
     };
   } catch (err) {
     await pool?.close();
-    await store.close();
+    await store?.close();
     keyRing?.destroy();
     token?.close();
     throw err;

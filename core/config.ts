@@ -33,6 +33,10 @@ export interface CoreConfig {
   ca?: { certPath: string; keyPath: string };
   maxResponsesPerRequest: number;
   requestTtlHours: number;
+  /** The batch stream's bounds (issue 9): CM_STREAM_IDLE_SECONDS, CM_MAX_STREAMS_PER_CALLER. */
+  streams: { idleSeconds: number; maxPerCaller: number };
+  /** CM_RATE_LIMIT: key and PIN calls per minute per verified caller; 0 = no limit. */
+  rateLimitPerMinute: number;
   logLevel: string;
   allowInsecure: boolean;
 }
@@ -187,6 +191,11 @@ export function loadCoreConfig(env: Env = process.env, options: { embedded: bool
     ca: caCert && caKey ? { certPath: caCert, keyPath: caKey } : undefined,
     maxResponsesPerRequest: envInteger(env, 'CM_MAX_RESPONSES_PER_REQUEST', 32, 0, 1_000_000),
     requestTtlHours: envInteger(env, 'CM_REQUEST_TTL_HOURS', 72, 1, 24 * 365),
+    streams: {
+      idleSeconds: envInteger(env, 'CM_STREAM_IDLE_SECONDS', 300, 1, 86_400),
+      maxPerCaller: envInteger(env, 'CM_MAX_STREAMS_PER_CALLER', 8, 1, 10_000),
+    },
+    rateLimitPerMinute: envInteger(env, 'CM_RATE_LIMIT', 0, 0, 1_000_000),
     logLevel: envLogLevel(env),
     allowInsecure,
   };

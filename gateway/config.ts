@@ -20,8 +20,6 @@ export interface GatewayConfig {
   coreAddress: string;
   tls?: TlsMaterial;
   logLevel: LogLevel;
-  /** Requests per minute per caller on the key and PIN routes; undefined = no limit. */
-  rateLimitPerMinute?: number;
   allowInsecure: boolean;
   /** The public base URL of the service, shown as the server of the OpenAPI document. */
   publicUrl: string;
@@ -60,7 +58,6 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     coreAddress,
     tls,
     logLevel: readLogLevel(env),
-    rateLimitPerMinute: readRateLimit(env),
     allowInsecure,
     publicUrl: readPublicUrl(env, httpHost, httpPort, tls !== undefined),
     coreDeadlineMs: CORE_DEADLINE_MS,
@@ -141,16 +138,6 @@ function readLogLevel(env: Env): LogLevel {
     throw new ConfigError('CM_LOG_LEVEL', `"${raw}" is not one of ${LOG_LEVELS.join(', ')}`);
   }
   return raw as LogLevel;
-}
-
-function readRateLimit(env: Env): number | undefined {
-  const raw = value(env, 'CM_RATE_LIMIT');
-  if (raw === undefined) return undefined;
-  if (!/^\d{1,9}$/.test(raw)) {
-    throw new ConfigError('CM_RATE_LIMIT', `"${raw}" is not a whole number of requests per minute`);
-  }
-  const limit = Number(raw);
-  return limit === 0 ? undefined : limit;
 }
 
 function readPublicUrl(env: Env, host: string, port: number, tls: boolean): string {

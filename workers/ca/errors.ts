@@ -1,7 +1,10 @@
 // The CA's coded error. Messages are written for a person and never carry key material; the pool
 // task (workers/tasks.ts) turns INVALID_ARGUMENT into a 400 and anything else into INTERNAL.
 
-export type CaErrorCode = 'INVALID_ARGUMENT' | 'CA_CONFIG_INVALID' | 'INTERNAL';
+import type { ErrorCode } from '../../core/errors.js';
+
+/** Rows of the service's one error table (core/errors.ts). */
+export type CaErrorCode = Extract<ErrorCode, 'INVALID_ARGUMENT' | 'CA_CONFIG_INVALID' | 'INTERNAL'>;
 
 export class CaError extends Error {
   readonly code: CaErrorCode;
