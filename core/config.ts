@@ -9,7 +9,7 @@ import type { TokenConfig } from '../workers/crypto/pkcs11-token.js';
 export interface CoreConfig {
   grpcHost: string;
   grpcPort: number;
-  /** A SQLite file path (postgres:// URLs are refused until a PostgreSQL store exists). */
+  /** A SQLite file path, or a postgres:// (postgresql://) URL: the PostgreSQL store (SPEC 12). */
   database: string;
   jwt: {
     secret?: string;
@@ -103,6 +103,11 @@ export function envTls(env: Env): CoreConfig['tls'] {
   return certPem && keyPem ? { certPem, keyPem, caPem } : undefined;
 }
 
+/** Whether CM_DATABASE names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl(database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database);
+}
+
 /** CM_PKCS11_MODULE, CM_PKCS11_TOKEN_LABEL and CM_PKCS11_PIN or CM_PKCS11_PIN_FILE: all or none. */
 export function envPkcs11(env: Env): TokenConfig | undefined {
   const module = envString(env, 'CM_PKCS11_MODULE');
@@ -129,9 +134,6 @@ export function loadCoreConfig(env: Env = process.env, options: { embedded: bool
   const grpcHost = envString(env, 'CM_GRPC_HOST') ?? '127.0.0.1';
   const grpcPort = envInteger(env, 'CM_GRPC_PORT', 50051, 0, 65535);
   const database = envString(env, 'CM_DATABASE') ?? './data/cm.sqlite';
-  if (/^postgres(ql)?:\/\//i.test(database)) {
-    throw new ConfigError('CM_DATABASE: PostgreSQL is not supported by this build yet; give a SQLite file path.');
-  }
   const publicKeyPem = envFile(env, 'CM_JWT_PUBLIC_KEY')?.toString('utf8');
   if (publicKeyPem !== undefined && !publicKeyPem.includes('-----BEGIN PUBLIC KEY-----')) {
     throw new ConfigError('CM_JWT_PUBLIC_KEY must name a PEM file holding a PUBLIC KEY.');
@@ -153,10 +155,15 @@ export function loadCoreConfig(env: Env = process.env, options: { embedded: bool
   if (caKey && /^pkcs11:/i.test(caKey) && !pkcs11) {
     throw new ConfigError('CM_CA_KEY names a key on a token: set CM_PKCS11_MODULE, CM_PKCS11_TOKEN_LABEL and CM_PKCS11_PIN or CM_PKCS11_PIN_FILE.');
   }
-  if (!options.embedded) {
-    if (!secret && !publicKeyPem) throw new ConfigError('Set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens.');
-    if (!masterKeys && !masterKeysFile && !pkcs11) throw new ConfigError('Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE (or CM_PKCS11_* for a key ring on a token): the key ring.');
-    if (!caCert) throw new ConfigError('Set CM_CA_CERT and CM_CA_KEY: the issuing CA.');
+  // Only the embedded default on SQLite generates what is missing; cores sharing a PostgreSQL
+  // database must all be given the same secret, key ring and CA (SPEC 12).
+  if (!options.embedded || isPostgresUrl(database)) {
+    const why = options.embedded ? ' (with PostgreSQL nothing is generated: every core is given the same)' : '';
+    if (!secret && !publicKeyPem) throw new ConfigError(`Set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens${why}.`);
+    if (!masterKeys && !masterKeysFile && !pkcs11) {
+      throw new ConfigError(`Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE (or CM_PKCS11_* for a key ring on a token): the key ring${why}.`);
+    }
+    if (!caCert) throw new ConfigError(`Set CM_CA_CERT and CM_CA_KEY: the issuing CA${why}.`);
   }
   const tls = envTls(env);
   const allowInsecure = envString(env, 'CM_ALLOW_INSECURE') === '1';

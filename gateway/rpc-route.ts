@@ -90,6 +90,8 @@ async function handle(fastify: FastifyInstance, route: TableRoute, request: Fast
   const answer = await fastify.core.call(route.service, route.rpc as never, grpcRequest as never, {
     authorization: route.public ? undefined : request.headers.authorization,
     correlationId: request.id,
+    // SPEC 12: a GET that got UNAVAILABLE is tried once more, on another core.
+    retryUnavailable: route.method === 'GET',
   });
   if (route.secret) reply.header('cache-control', 'no-store');
   return sendRestReply(reply, route.reply(answer as never));

@@ -138,6 +138,8 @@ export class CertificateService {
       ),
     );
     return this.store.transaction(async (tx) => {
+      // One upload per request: the request is locked from the check below to the commit.
+      await tx.requests.lock(requestUuid);
       const current = await tx.requests.get(requestUuid);
       const bound = await tx.smartcards.get(card.uuid);
       if (current?.status !== RequestStatus.Executing || bound?.status !== SmartcardStatus.Assigned) {
@@ -193,13 +195,9 @@ export class CertificateService {
 
   /** The current CRL: rebuilt when anything it lists changed since the cached one. */
   async crl(): Promise<Buffer> {
-    const number = await this.store.read.certificates.crlNumber();
+    // The number and the entries come from one read: what was committed at that number.
+    const { number, entries } = await this.store.read.certificates.crl();
     if (this.crlCache?.number === number) return this.crlCache.der;
-    const entries = (await this.store.read.certificates.listUnusable()).map((c) => ({
-      serialHex: c.serialHex,
-      revokedAt: c.revokedAt,
-      reason: c.reason,
-    }));
     const der = await this.ca.signCrl({ entries, crlNumber: number, now: this.clock.now() });
     if (!this.crlCache || this.crlCache.number < number) this.crlCache = { number, der };
     return der;
