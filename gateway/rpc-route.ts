@@ -33,9 +33,11 @@ export interface RpcRoute<S extends CoreServiceName, M extends UnaryRpc<S>> {
   params?: object;
   querystring?: object;
   body?: object;
+  /** Media types of the body other than JSON (the route registers their parser). */
+  consumes?: readonly string[];
   /** Success responses by status, for the serializer and the OpenAPI document. */
   responses: Record<number, object>;
-  /** Served without a token (only the CRL). */
+  /** Served without a token (the CRL, the CA certificate, OCSP). */
   public?: boolean;
   /** Hands out key material or a PIN: rate-limited, Cache-Control: no-store. */
   secret?: boolean;
@@ -69,6 +71,7 @@ export function registerRpcRoutes(fastify: FastifyInstance, routes: readonly Tab
           ...(route.params ? { params: route.params } : {}),
           ...(route.querystring ? { querystring: route.querystring } : {}),
           ...(route.body ? { body: route.body } : {}),
+          ...(route.consumes ? { consumes: [...route.consumes] } : {}),
           response: { ...route.responses, ...errorResponses },
         },
         config: { public: route.public ?? false, secret: route.secret ?? false },

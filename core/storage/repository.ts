@@ -146,6 +146,11 @@ export interface CertificateRepository {
   listByRequest(requestUuid: string): Promise<CertificateRecord[]>;
   /** The user's certificates on cards that are not Retired. */
   listByUser(userUuid: string): Promise<CertificateRecord[]>;
+  /**
+   * The certificates with these serials (the ones an OCSP request asks about), read in one
+   * statement: every status is as one committed state left it. Serials not found are left out.
+   */
+  listBySerial(serialHexes: readonly string[]): Promise<CertificateRecord[]>;
   setStatus(serialHex: string, status: number, revokedAt: string, reason: number): Promise<void>;
   /**
    * The CRL number and the CRL's entries (revoked and on-hold certificates) in one read: exactly

@@ -395,6 +395,11 @@ export function sqlRepositories(
            WHERE c.user_uuid = ? AND s.status <> 6 ORDER BY c.issued_at, c.serial_hex`,
           [userUuid],
         ),
+      // One statement: a snapshot on both stores. At most a few dozen serials (one OCSP request).
+      listBySerial: async (serialHexes) =>
+        serialHexes.length === 0
+          ? []
+          : certificates(`SELECT ${CERTIFICATE_COLUMNS} FROM certificates WHERE serial_hex IN (${serialHexes.map(() => '?').join(', ')})`, [...serialHexes]),
       async setStatus(serialHex, status, revokedAt, reason) {
         await db.run('UPDATE certificates SET status = ?, revoked_at = ?, reason = ? WHERE serial_hex = ?', [status, revokedAt, reason, serialHex]);
       },
