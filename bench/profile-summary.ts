@@ -1,9 +1,10 @@
 // Reads V8 CPU profiles (`npm run bench -- --cpu-prof DIR` writes one per thread of every
 // service process) and prints where the time went: the functions with the most self time, and
 // the same time grouped by layer (our core, gateway and workers; each dependency; Node itself).
-//   node dist/bench/profile-summary.js DIR-or-FILE... [--top N] [--last SECONDS] [--ops N]
+//   node dist/bench/profile-summary.js DIR-or-FILE... [--top N] [--last SECONDS] [--skip SECONDS] [--ops N]
 // --last keeps only the final seconds of each profile (a process's last scenario, without its
-// start-up and seeding); --ops adds microseconds per operation when N operations ran in that time.
+// start-up and seeding); --skip S first drops the final S seconds (with --last: a window that ends
+// S seconds before the profile does, an earlier scenario of the process); --ops adds microseconds per operation when N operations ran in that time.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -49,17 +50,21 @@ interface Totals {
   totalMs: number;
 }
 
-/** Self time per function and per layer; with `lastSeconds`, only of the profile's final seconds. */
-export function summarize(profile: CpuProfile, lastSeconds?: number): Totals {
+/**
+ * Self time per function and per layer; with `lastSeconds`, only of the profile's final seconds,
+ * and with `skipSeconds`, without the very last ones (the window ends that much earlier).
+ */
+export function summarize(profile: CpuProfile, lastSeconds?: number, skipSeconds = 0): Totals {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
   const layers = new Map<string, number>();
   let totalMs = 0;
-  const from = lastSeconds === undefined ? -Infinity : profile.endTime - lastSeconds * 1e6;
+  const to = profile.endTime - skipSeconds * 1e6;
+  const from = lastSeconds === undefined ? -Infinity : to - lastSeconds * 1e6;
   let at = profile.startTime;
   profile.samples.forEach((id, i) => {
     at += profile.timeDeltas[i] ?? 0;
-    if (at < from) return;
+    if (at < from || at > to) return;
     const ms = (profile.timeDeltas[i] ?? 0) / 1000;
     const node = byId.get(id);
     if (!node) return;
@@ -87,22 +92,24 @@ function main(args: string[]): void {
   let n = 25;
   let lastSeconds: number | undefined;
   let ops: number | undefined;
+  let skipSeconds = 0;
   const paths: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--top') n = Number(args[++i]);
     else if (args[i] === '--last') lastSeconds = Number(args[++i]);
+    else if (args[i] === '--skip') skipSeconds = Number(args[++i]);
     else if (args[i] === '--ops') ops = Number(args[++i]);
     else paths.push(args[i]!);
   }
-  if (paths.length === 0 || [n, lastSeconds ?? 1, ops ?? 1].some((v) => !(v > 0))) {
-    process.stderr.write('usage: node dist/bench/profile-summary.js DIR-or-FILE... [--top N] [--last SECONDS] [--ops N]\n');
+  if (paths.length === 0 || [n, lastSeconds ?? 1, ops ?? 1].some((v) => !(v > 0)) || !(skipSeconds >= 0)) {
+    process.stderr.write('usage: node dist/bench/profile-summary.js DIR-or-FILE... [--top N] [--last SECONDS] [--skip SECONDS] [--ops N]\n');
     process.exit(2);
   }
   for (const file of paths.flatMap(profilesIn).sort()) {
     const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-    const totals = summarize(profile, lastSeconds);
+    const totals = summarize(profile, lastSeconds, skipSeconds);
     if (totals.totalMs < 50) continue;
-    const wallMs = Math.min((profile.endTime - profile.startTime) / 1000, lastSeconds === undefined ? Infinity : lastSeconds * 1000);
+    const wallMs = Math.min((profile.endTime - profile.startTime) / 1000 - skipSeconds * 1000, lastSeconds === undefined ? Infinity : lastSeconds * 1000);
     process.stdout.write(`\n== ${file}\n   busy ${totals.totalMs.toFixed(0)} ms of ${wallMs.toFixed(0)} ms${lastSeconds === undefined ? '' : ' (the last ones)'}\n`);
     process.stdout.write(
       `-- by layer\n${top(totals.layers, 15, totals.totalMs, ops)}\n-- top self time\n${top(totals.self, n, totals.totalMs, ops)}\n`,

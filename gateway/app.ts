@@ -8,7 +8,7 @@ import type { GatewayConfig } from './config.js';
 import { createCoreClient, type CoreClient } from './core-client.js';
 import { parseQueryString } from './conventions/querystring.js';
 import { formatValidationErrors, validatorCompiler } from './conventions/validation.js';
-import { createGatewayLogger } from './logging.js';
+import { createGatewayLogger, requestLogger } from './logging.js';
 import authentication from './plugins/authentication.js';
 import core from './plugins/core.js';
 import correlationId, { correlationIdOf } from './plugins/correlation-id.js';
@@ -66,6 +66,7 @@ export function gatewayFastifyOptions(logger: Logger): FastifyServerOptions {
     loggerInstance: logger,
     logController: new LogController({ requestIdLogLabel: 'correlationId' }),
     genReqId: correlationIdOf,
+    childLoggerFactory: requestLogger as unknown as FastifyServerOptions['childLoggerFactory'],
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: {
       caseSensitive: false,

@@ -191,18 +191,29 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
     });
   }
 
+  // The invokers bound once, by service and RPC name: not a bind per call.
+  const invokers = new Map<string, UnaryInvoker>();
+  function invokerOf(service: CoreServiceName, rpc: string): UnaryInvoker {
+    const key = `${service}/${rpc}`;
+    let invoker = invokers.get(key);
+    if (!invoker) {
+      const client = clients[service] as unknown as Record<string, UnaryInvoker>;
+      if (typeof client[rpc] !== 'function') throw new Error(`${service} has no RPC ${rpc}`);
+      invokers.set(key, (invoker = client[rpc].bind(client)));
+    }
+    return invoker;
+  }
+
   return {
     async call(service, rpc, request, context) {
-      const client = clients[service] as unknown as Record<string, UnaryInvoker>;
-      const invoker = client[rpc];
-      if (typeof invoker !== 'function') throw new Error(`${service} has no RPC ${rpc}`);
+      const invoker = invokerOf(service, rpc);
       const started = Date.now();
       try {
-        return (await invoke(invoker.bind(client), request, context, deadlineMs)) as never;
+        return (await invoke(invoker, request, context, deadlineMs)) as never;
       } catch (error) {
         const left = deadlineMs - (Date.now() - started);
         if (!context.retryUnavailable || (error as grpc.ServiceError).code !== grpc.status.UNAVAILABLE || left <= 0) throw error;
-        return (await invoke(invoker.bind(client), request, context, left)) as never;
+        return (await invoke(invoker, request, context, left)) as never;
       }
     },
     async checkHealth(context, timeoutMs = HEALTH_DEADLINE_MS) {

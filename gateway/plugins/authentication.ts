@@ -1,6 +1,7 @@
 // SPEC 3: every route but the public ones needs `Authorization: Bearer <JWT>`. The core verifies
 // the token; the gateway only refuses a missing or malformed header (401, WWW-Authenticate:
 // Bearer) before any call, and forwards the header unchanged.
+import type { onRequestHookHandler } from 'fastify';
 import { GatewayError } from '../errors.js';
 import { sharedPlugin } from './define.js';
 import './route-config.js';
@@ -15,11 +16,15 @@ export function bearerToken(header: string | undefined): string | undefined {
 export default sharedPlugin(
   'authentication',
   async (fastify) => {
-    fastify.addHook('onRequest', async (request) => {
-      if (request.is404 || request.routeOptions.config.public) return;
-      if (bearerToken(request.headers.authorization) === undefined) {
-        throw new GatewayError('UNAUTHENTICATED', 'An Authorization: Bearer token is required.');
-      }
+    // The check is attached to each route that needs a token when it is declared: a global hook
+    // would read `request.routeOptions` (an object Fastify builds on every access) per request.
+    const requireBearer: onRequestHookHandler = (request, _reply, done) => {
+      if (bearerToken(request.headers.authorization) !== undefined) done();
+      else done(new GatewayError('UNAUTHENTICATED', 'An Authorization: Bearer token is required.'));
+    };
+    fastify.addHook('onRoute', (route) => {
+      if (route.config?.public) return;
+      route.onRequest = [...(route.onRequest === undefined ? [] : [route.onRequest].flat()), requireBearer];
     });
   },
   ['correlation-id'],

@@ -12,11 +12,12 @@ export default sharedPlugin(
     fastify.addHook('preClose', async () => {
       closing = true;
     });
-    fastify.addHook('onRequest', async () => {
-      if (closing) throw new GatewayError('UNAVAILABLE', 'The service is shutting down; retry later.');
+    fastify.addHook('onRequest', (_request, _reply, done) => {
+      done(closing ? new GatewayError('UNAVAILABLE', 'The service is shutting down; retry later.') : undefined);
     });
-    fastify.addHook('onSend', async (_request, reply) => {
+    fastify.addHook('onSend', (_request, reply, payload, done) => {
       if (closing) reply.header('connection', 'close');
+      done(null, payload);
     });
   },
   ['correlation-id'],

@@ -2,6 +2,7 @@
 // template and status, plus the process defaults. Labels hold route templates, never values
 // from a request, so no id, key or PIN reaches a metric.
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FastifyReply, onResponseHookHandler } from 'fastify';
 import { sharedPlugin } from './define.js';
 import './route-config.js';
 
@@ -30,14 +31,34 @@ export default sharedPlugin('metrics', async (fastify) => {
   });
   fastify.decorate('metrics', registry);
 
-  fastify.addHook('onResponse', async (request, reply) => {
-    const labels = {
-      method: request.method,
-      route: request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched'),
-      status: String(reply.statusCode),
+  // One counter and histogram child per (method, route, status), made on first use: prom-client
+  // hashes a label object on every inc/observe, which the children skip.
+  const series = new Map<string, { count: Counter.Internal; time: Histogram.Internal<(typeof labelNames)[number]> }>();
+  const record = (method: string, route: string, reply: FastifyReply) => {
+    const status = reply.statusCode;
+    const key = `${status} ${method} ${route}`;
+    let child = series.get(key);
+    if (!child) {
+      const labels = { method, route, status: String(status) };
+      series.set(key, (child = { count: requests.labels(labels), time: durations.labels(labels) }));
+    }
+    child.count.inc();
+    child.time.observe(reply.elapsedTime / 1000);
+  };
+  // Each route records under its own template, known when it is declared (reading
+  // `request.routeOptions` per request would build an object every time); the global hook counts
+  // only what matched no route.
+  fastify.addHook('onRoute', (route) => {
+    const url = route.url;
+    const onResponse: onResponseHookHandler = (request, reply, done) => {
+      record(request.method, url, reply);
+      done();
     };
-    requests.inc(labels);
-    durations.observe(labels, reply.elapsedTime / 1000);
+    route.onResponse = [...(route.onResponse === undefined ? [] : [route.onResponse].flat()), onResponse];
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
+    if (request.is404) record(request.method, 'unmatched', reply);
+    done();
   });
 
   fastify.get('/metrics', { schema: { hide: true }, config: { public: true } }, async (_request, reply) => {
