@@ -326,7 +326,7 @@ async function main(): Promise<number> {
     '(all its threads: event loop, worker threads, GC helpers) per successful operation. other procs CPU %: what other processes on the machine used',
     'meanwhile (100 = one of the cores): a row where it is well above 0 measured a shared machine, not the service.',
     '',
-    'Targets (issue 5; the last line is issue 3):',
+    'Targets (issue 14; the last line is issue 3):',
     formatTargets(targets),
     '',
     formatDrift(bench.rows, bench.endRows, labels),

@@ -16,14 +16,15 @@ export function bearerToken(header: string | undefined): string | undefined {
 export default sharedPlugin(
   'authentication',
   async (fastify) => {
-    // The check is attached to each route that needs a token when it is declared: a global hook
-    // would read `request.routeOptions` (an object Fastify builds on every access) per request.
-    const requireBearer: onRequestHookHandler = (request, _reply, done) => {
-      if (bearerToken(request.headers.authorization) !== undefined) done();
-      else done(new GatewayError('UNAUTHENTICATED', 'An Authorization: Bearer token is required.'));
-    };
+    // The check is attached to each route when it is declared: a global hook would read
+    // `request.routeOptions` (an object Fastify builds on every access) per request. The route's
+    // options are read when a request comes, since hooks declared after this one may still mark
+    // the route public (the OpenAPI pages).
+    const unauthenticated = () => new GatewayError('UNAUTHENTICATED', 'An Authorization: Bearer token is required.');
     fastify.addHook('onRoute', (route) => {
-      if (route.config?.public) return;
+      const requireBearer: onRequestHookHandler = (request, _reply, done) => {
+        done(route.config?.public || bearerToken(request.headers.authorization) !== undefined ? undefined : unauthenticated());
+      };
       route.onRequest = [...(route.onRequest === undefined ? [] : [route.onRequest].flat()), requireBearer];
     });
   },
