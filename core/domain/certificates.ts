@@ -3,6 +3,7 @@
 // (hold, release, revoke) that the CRL reflects.
 
 import type { IssuedJobResult as IssuedCertificate } from '../../workers/ca/jobs.js';
+import { escapeDnValue } from '../../workers/ca/names.js';
 import type { OcspStatus, ParsedOcspRequest } from '../../workers/ca/ocsp.js';
 import { forbidden, invalidArgument, wrongState } from '../errors.js';
 import type { Repositories, Store } from '../storage/repository.js';
@@ -82,13 +83,12 @@ function view(c: CertificateRecord): CertificateView {
 
 /** Fills `{name}`, `{userid}` and `{upn}` of a SubjectTemplate, escaping RFC 4514 specials. */
 export function subjectFor(template: CertificateTemplate, request: RequestRecord): string {
-  const escape = (v: string) => v.replace(/([,+"\\<>;=])/g, '\\$1').replace(/^([ #])/, '\\$1').replace(/ $/, '\\ ');
   const values: Record<string, string> = {
     name: request.targetName || request.targetUserUuid,
     userid: request.targetUserUuid,
     upn: request.targetUpn,
   };
-  return template.subjectTemplate.replace(/\{(name|userid|upn)\}/gi, (_m, key: string) => escape(values[key.toLowerCase()] ?? ''));
+  return template.subjectTemplate.replace(/\{(name|userid|upn)\}/gi, (_m, key: string) => escapeDnValue(values[key.toLowerCase()] ?? ''));
 }
 
 export class CertificateService {

@@ -234,3 +234,15 @@ t.test('escapeDnValue of a lone space', async (t) => {
   t.equal(escapeDnValue('a '), 'a\\ ');
   t.equal(escapeDnValue('nul\u0000'), 'nul\\00');
 });
+
+t.test("subjectFor escapes a request's values as the CA's DN parser reads them back", async (t) => {
+  const { subjectFor } = await import('../../core/domain/certificates.js');
+  const { splitDistinguishedName } = await import('../../workers/ca/names.js');
+  for (const name of [' #Doe, Jane=x+y;z ', 'O\'Brien "Bob" <b@x>\\', ' ', 'nul\u0000', 'plain']) {
+    const subject = subjectFor(
+      { subjectTemplate: 'CN={Name},O=Contoso' } as Parameters<typeof subjectFor>[0],
+      { targetName: name, targetUserUuid: 'u', targetUpn: '' } as Parameters<typeof subjectFor>[1],
+    );
+    t.same(splitDistinguishedName(subject), [[['CN', name]], [['O', 'Contoso']]], JSON.stringify(name));
+  }
+});
