@@ -9,7 +9,7 @@ import { TokenVerifier } from './auth/token.js';
 import { poolCertificateAuthority } from './ca/authority.js';
 import { loadOrCreateCa } from './ca/ca-store.js';
 import { ConfigError, type CoreConfig } from './config.js';
-import { loadKeyRingFile, loadOrCreateKeyRingFile, parseKeyRing, type KeyRing } from './crypto/key-ring.js';
+import { loadOrCreateKeyRingFile, type KeyRing } from './crypto/key-ring.js';
 import { KeyRingPinVault } from './crypto/pin-vault.js';
 import { CryptoPool } from './crypto/pool.js';
 import { createDomain, type Domain } from './domain/index.js';
@@ -39,9 +39,8 @@ function readOrCreateSecretFile(path: string, make: () => string): string {
 }
 
 function loadKeyRing(config: CoreConfig, embedded: boolean): KeyRing {
-  if (config.masterKeys) return parseKeyRing(config.masterKeys);
-  if (config.masterKeysFile) return loadKeyRingFile(config.masterKeysFile);
-  if (!embedded) throw new ConfigError('Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE.');
+  if (config.keyRing) return config.keyRing;
+  if (!embedded) throw new ConfigError('CM_MASTER_KEYS', 'set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE: the key ring');
   return loadOrCreateKeyRingFile(join(dataDirOf(config), 'master-keys'));
 }
 
@@ -53,12 +52,12 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     const keyRing = loadKeyRing(config, embedded);
     const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !keyRing.has(v));
     if (missing.length) {
-      throw new ConfigError(`Smart cards use master key version(s) ${missing.join(', ')}, which the key ring lacks.`);
+      throw new ConfigError('CM_MASTER_KEYS', `smart cards use master key version(s) ${missing.join(', ')}, which the key ring lacks`);
     }
     let generatedJwtSecret: string | undefined;
     let jwt = config.jwt;
     if (!jwt.secret && !jwt.publicKeyPem) {
-      if (!embedded) throw new ConfigError('Set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY.');
+      if (!embedded) throw new ConfigError('CM_JWT_SECRET', 'set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens');
       generatedJwtSecret = readOrCreateSecretFile(join(dataDirOf(config), 'dev-token-secret'), () => randomBytes(32).toString('base64url'));
       jwt = { ...jwt, secret: generatedJwtSecret };
     }

@@ -2,6 +2,7 @@
 // that drains. Nothing else: the gateway itself is built by app.ts.
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
+import { ListenError } from '../common/listen-error.js';
 import { buildGateway } from './app.js';
 import type { GatewayConfig } from './config.js';
 import type { CoreClient } from './core-client.js';
@@ -44,7 +45,13 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     logger: options.logger,
     serverOptions: { ...TIMEOUTS, ...(https ? { https } : {}) },
   });
-  const url = await app.listen({ host: config.httpHost, port: config.httpPort });
+  let url: string;
+  try {
+    url = await app.listen({ host: config.httpHost, port: config.httpPort });
+  } catch (err) {
+    await app.close();
+    throw new ListenError('CM_HTTP_HOST/CM_HTTP_PORT', `${config.httpHost}:${config.httpPort}`, err);
+  }
   app.log.info({ url, core: config.coreAddress, tls: Boolean(https) }, 'gateway listening');
   return { app, url, close: () => app.close() };
 }

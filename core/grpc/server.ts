@@ -1,10 +1,12 @@
 // The core's gRPC server: the cm.v1 services, plus the standard health service and server
 // reflection, which stock tools use without a token.
 
+import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
+import { ListenError } from '../../common/listen-error.js';
 import { loadCmProto } from '../../proto/load.js';
 import type { TokenVerifier } from '../auth/token.js';
 import type { Domain } from '../domain/index.js';
@@ -38,6 +40,13 @@ export interface CoreServer {
 }
 
 export function createCoreServer(options: CoreServerOptions): CoreServer {
+  // grpc-js's own diagnostics go to the service's log stream, not bare to stderr (a port in use
+  // is reported once, by the ListenError of listen()).
+  grpc.setLogger({
+    error: (...args: unknown[]) => options.log.warn({ grpc: format(...args) }, 'grpc-js'),
+    info: (...args: unknown[]) => options.log.debug({ grpc: format(...args) }, 'grpc-js'),
+    debug: (...args: unknown[]) => options.log.debug({ grpc: format(...args) }, 'grpc-js'),
+  });
   const { definition, proto } = loadCmProto();
   const edge = { verifier: options.verifier, log: options.log };
   const server = new grpc.Server({
@@ -69,7 +78,7 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
     listen: (host, port) =>
       new Promise((resolve, reject) => {
         const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-        server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+        server.bindAsync(address, credentials, (err, bound) => (err ? reject(new ListenError('CM_GRPC_HOST/CM_GRPC_PORT', address, err)) : resolve(bound)));
       }),
     close: (graceMs = 10_000) =>
       new Promise((resolve) => {

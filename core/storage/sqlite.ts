@@ -3,7 +3,7 @@
 // both win), and a second connection for reads, which in WAL mode sees only committed data.
 
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type {
   AuditEntry,
@@ -442,6 +442,20 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache, fil
   };
 }
 
+/**
+ * The database's folder is created 0700 and its file 0600 before SQLite opens it (SQLite would
+ * create it 0644 less the umask), whatever the umask: secrets are sealed in it, but what cards
+ * and users exist is nobody else's business either.
+ */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
 function migrate(db: Database.Database): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
   const applied = new Set(
@@ -493,9 +507,11 @@ export class SqliteStore implements Store {
   private groupEnded: (() => void)[] = [];
 
   constructor(path: string) {
-    mkdirSync(dirname(path), { recursive: true });
+    createPrivately(path);
     this.writer = new Database(path);
     this.writer.pragma('journal_mode = WAL');
+    // SQLite gives the -wal and -shm files the database file's mode; chmod in case they predate it.
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
     this.writer.pragma('synchronous = NORMAL');
     this.writer.pragma('busy_timeout = 5000');
     // The page cache keeps the hot part of the indexes in memory. Checkpoints run on a thread of
