@@ -1,8 +1,8 @@
 // The master key ring of SPEC sections 8 and 11: versioned 32-byte keys from which card admin
 // keys and the PIN data key are derived. Error messages name entries by position or version,
 // never by content, because a malformed entry may still be mostly key material.
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { createHmac, randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { inspect } from 'node:util';
 
@@ -18,6 +18,8 @@ export class KeyRingError extends Error {
 }
 
 const KEY_BYTES = 32;
+const KCV_LABEL = 'MIMCM-KCV';
+const KCV_BYTES = 8;
 // Versions are stored in card records as a database integer.
 const MAX_VERSION = 2 ** 31 - 1;
 
@@ -56,6 +58,18 @@ export class KeyRing {
     const key = this.#keys.get(version);
     if (!key) throw new KeyRingError('KEY_VERSION_MISSING', `the key ring has no key version ${version}`);
     return Buffer.from(key);
+  }
+
+  /**
+   * The key check value of a version (SPEC 12): the first 8 bytes of HMAC-SHA256(key,
+   * "MIMCM-KCV"). It identifies a key (operators compare it across cores and backups) without
+   * revealing it. Computed behind the ring, so a ring whose keys live on a token, where only
+   * HMAC is possible, answers it too.
+   */
+  keyCheckValue(version: number): Buffer {
+    const key = this.#keys.get(version);
+    if (!key) throw new KeyRingError('KEY_VERSION_MISSING', `the key ring has no key version ${version}`);
+    return createHmac('sha256', key).update(KCV_LABEL).digest().subarray(0, KCV_BYTES);
   }
 
   /** Clears the key material; the ring is unusable afterwards. */
@@ -183,4 +197,46 @@ export function loadOrCreateKeyRingFile(path: string): KeyRing {
     unlinkSync(temp);
   }
   return loadKeyRingFile(path);
+}
+
+/**
+ * `cm-admin keyring add`: appends a new key, one version above the newest, to the ring file.
+ * The file is rewritten under a temporary name (mode 0600, synced) and renamed into place, so a
+ * crash leaves the old ring or the new one, never half of it; a lock file keeps two additions
+ * from both taking the same version. Returns the new version; the key itself never leaves here.
+ */
+export function addKeyToRingFile(path: string): number {
+  const lock = `${path}.lock`;
+  let lockFd: number;
+  try {
+    lockFd = openSync(lock, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new KeyRingError('KEY_RING_INVALID', `${lock} exists: another key is being added (remove it if no cm-admin is running)`);
+    }
+    throw new KeyRingError('KEY_RING_INVALID', `cannot lock the key ring file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  try {
+    const text = readKeyRingText(path);
+    if (text === undefined) throw new KeyRingError('KEY_RING_INVALID', `the key ring file ${path} does not exist`);
+    const ring = parseKeyRing(text);
+    const version = ring.newestVersion + 1;
+    ring.destroy();
+    if (version > MAX_VERSION) throw new KeyRingError('KEY_RING_INVALID', `the key ring already holds version ${MAX_VERSION}`);
+    const key = randomBytes(KEY_BYTES);
+    const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const fd = openSync(temp, 'wx', 0o600);
+    try {
+      writeSync(fd, `${text.replace(/\n?$/, '\n')}${version}:${key.toString('hex')}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+      key.fill(0);
+    }
+    renameSync(temp, path);
+    return version;
+  } finally {
+    closeSync(lockFd);
+    unlinkSync(lock);
+  }
 }

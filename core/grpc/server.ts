@@ -3,7 +3,6 @@
 
 import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { ListenError } from '../../common/listen-error.js';
@@ -11,6 +10,7 @@ import { loadCmProto } from '../../proto/load.js';
 import type { TokenVerifier } from '../auth/token.js';
 import type { Domain } from '../domain/index.js';
 import { certificateHandlers } from './certificates.js';
+import { addReflection } from './reflection.js';
 import { auditHandlers, profileTemplateHandlers, requestHandlers, smartcardHandlers } from './services.js';
 
 export const SERVICE_NAMES = [
@@ -47,7 +47,7 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
     info: (...args: unknown[]) => options.log.debug({ grpc: format(...args) }, 'grpc-js'),
     debug: (...args: unknown[]) => options.log.debug({ grpc: format(...args) }, 'grpc-js'),
   });
-  const { definition, proto } = loadCmProto();
+  const { proto } = loadCmProto();
   const edge = { verifier: options.verifier, log: options.log };
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
@@ -62,7 +62,7 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
 
   const health = new HealthImplementation(Object.fromEntries([['', 'SERVING'], ...SERVICE_NAMES.map((s) => [s, 'SERVING'])]));
   health.addToServer(server);
-  new ReflectionService(definition).addToServer(server);
+  addReflection(server);
 
   const credentials = options.tls
     ? grpc.ServerCredentials.createSsl(

@@ -456,17 +456,53 @@ function createPrivately(path: string): void {
   }
 }
 
-function migrate(db: Database.Database): void {
+/** Applies the pending migrations, each in its own transaction; returns the versions applied. */
+function migrate(db: Database.Database): number[] {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
   const applied = new Set(
     (db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => r.version as number),
   );
+  const now: number[] = [];
   for (const m of MIGRATIONS) {
     if (applied.has(m.version)) continue;
     db.transaction(() => {
       for (const sql of m.sql) db.exec(sql);
       db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, new Date().toISOString());
     })();
+    now.push(m.version);
+  }
+  return now;
+}
+
+/** `cm-admin migrate`: the database at `path` (created privately if new) brought to the newest schema. */
+export function migrateSqliteFile(path: string): { applied: number[]; version: number } {
+  createPrivately(path);
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 5000');
+    const applied = migrate(db);
+    const { version } = db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as { version: number };
+    return { applied, version };
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * `cm-admin backup`: a consistent copy of the live database at `file` (mode 0600), by SQLite's
+ * online backup API on a read-only connection of its own. Writers go on meanwhile: the copy is
+ * the database as of one commit (SQLite restarts the copy if a commit lands during it).
+ */
+export async function backupSqliteFile(path: string, file: string): Promise<void> {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    closeSync(openSync(file, 'wx', 0o600));
+    await db.backup(file);
+    chmodSync(file, 0o600);
+  } finally {
+    db.close();
   }
 }
 
