@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   let gateway: RunningGateway;
   try {
     const host = coreConfig.grpcHost.includes(':') ? `[${coreConfig.grpcHost}]` : coreConfig.grpcHost;
-    gateway = await startGateway({ ...gatewayConfig, coreAddress: `${host}:${core.port}` }, { logger: log });
+    gateway = await startGateway({ ...gatewayConfig, coreAddress: `${host}:${core.port}` }, { logger: log, coreMetrics: core.metrics.registry });
   } catch (err) {
     await core.close();
     throw err;

@@ -14,6 +14,7 @@ import { KeyRingPinVault } from './crypto/pin-vault.js';
 import { CryptoPool } from './crypto/pool.js';
 import { createDomain, type Domain } from './domain/index.js';
 import { createCoreServer } from './grpc/server.js';
+import { CoreMetrics, serveMetrics } from './metrics.js';
 import { SqliteStore } from './storage/sqlite.js';
 import type { Store } from './storage/repository.js';
 
@@ -22,6 +23,9 @@ export interface RunningCore {
   domain: Domain;
   store: Store;
   keyRing: KeyRing;
+  metrics: CoreMetrics;
+  /** Where a core on its own serves /metrics (CM_METRICS_PORT set), for tests on port 0. */
+  metricsPort?: number;
   /** Set when the embedded default generated the token secret (so it may print a dev token). */
   generatedJwtSecret?: string;
   close(): Promise<void>;
@@ -46,8 +50,10 @@ function loadKeyRing(config: CoreConfig, embedded: boolean): KeyRing {
 
 export async function startCore(config: CoreConfig, options: { log: Logger; embedded: boolean }): Promise<RunningCore> {
   const { log, embedded } = options;
-  const store = new SqliteStore(config.database);
+  const metrics = new CoreMetrics();
+  const store = new SqliteStore(config.database, metrics.store);
   let pool: CryptoPool | undefined;
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
     const keyRing = loadKeyRing(config, embedded);
     const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !keyRing.has(v));
@@ -63,7 +69,12 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     }
     const verifier = new TokenVerifier({ ...jwt, adminGroup: config.adminGroup });
     const ca = await loadOrCreateCa(config.ca ?? { dir: dataDirOf(config) });
-    const workers = (pool = new CryptoPool({ threads: config.workers, mode: config.cryptoMode }));
+    const workers = (pool = new CryptoPool({
+      threads: config.workers,
+      mode: config.cryptoMode,
+      onTaskDone: (kind, seconds, jobs) => metrics.poolTaskDone(kind, seconds, jobs),
+    }));
+    metrics.watchPool(workers, config.workers);
     const domain = createDomain({
       ca: poolCertificateAuthority(ca, workers, config.publicUrl),
       store,
@@ -73,8 +84,16 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       maxResponsesPerRequest: config.maxResponsesPerRequest,
       requestTtlHours: config.requestTtlHours,
     });
-    const server = createCoreServer({ domain, verifier, log, tls: config.tls, caCertificateDer: ca.certDer });
+    const server = createCoreServer({ domain, verifier, log, metrics, tls: config.tls, caCertificateDer: ca.certDer });
     const port = await server.listen(config.grpcHost, config.grpcPort);
+    // The embedded default shows these on the gateway's /metrics instead.
+    if (!embedded && config.metrics) {
+      metricsServer = await serveMetrics(metrics, config.metrics.host, config.metrics.port).catch(async (err) => {
+        await server.close(0);
+        throw err;
+      });
+      log.info({ host: config.metrics.host, port: metricsServer.port }, 'metrics listening');
+    }
 
     const sweep = () =>
       domain.requests.abandonExpired().then(
@@ -91,9 +110,12 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       domain,
       store,
       keyRing,
+      metrics,
+      metricsPort: metricsServer?.port,
       generatedJwtSecret,
       async close() {
         clearInterval(timer);
+        await metricsServer?.close();
         await server.close();
         await workers.close();
         await store.close();

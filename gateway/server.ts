@@ -1,6 +1,7 @@
 // Starts the gateway as a server: the logger, the HTTP(S) listener and its timeouts, and a close
 // that drains. Nothing else: the gateway itself is built by app.ts.
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import { ListenError } from '../common/listen-error.js';
 import { buildGateway } from './app.js';
@@ -12,6 +13,8 @@ export interface StartGatewayOptions {
   coreClient?: CoreClient;
   /** A parent logger; the gateway logs through a child of it. */
   logger?: Logger;
+  /** The in-process core's metrics registry (embedded default): shown on /metrics too. */
+  coreMetrics?: Registry;
 }
 
 export interface RunningGateway {
@@ -43,6 +46,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     config,
     coreClient: options.coreClient,
     logger: options.logger,
+    coreMetrics: options.coreMetrics,
     serverOptions: { ...TIMEOUTS, ...(https ? { https } : {}) },
   });
   let url: string;

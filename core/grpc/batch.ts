@@ -10,7 +10,7 @@ import type { AuthenticationResponseResult } from '../../proto/gen/cm/v1/Authent
 import type { AuthenticationResponseResults } from '../../proto/gen/cm/v1/AuthenticationResponseResults.js';
 import type { Domain } from '../domain/index.js';
 import { isCmError } from '../errors.js';
-import { contextOf, correlationIdOf, type CallEdge } from './call.js';
+import { callFinished, contextOf, correlationIdOf, type CallEdge } from './call.js';
 import { grpcStatusOf, toServiceError } from './status.js';
 
 /** Most items one message may carry. */
@@ -26,21 +26,28 @@ export function batchAuthenticationResponses(
   domain: Domain,
   call: grpc.ServerDuplexStream<AuthenticationResponseBatch__Output, AuthenticationResponseResults>,
 ): void {
+  const started = process.hrtime.bigint();
   const correlationId = correlationIdOf(call.metadata);
   const log = edge.log.child({ correlationId, method: 'ComputeAuthenticationResponses' });
+  let caller: string | undefined;
   let inFlight = 0;
   let ended = false;
   let failed = false;
   const finishIfDone = () => {
-    if (ended && inFlight === 0 && !failed) call.end();
+    if (ended && inFlight === 0 && !failed) {
+      callFinished(edge, call, started, correlationId, caller, undefined);
+      call.end();
+    }
   };
   const fail = (status: Partial<grpc.StatusObject>) => {
     failed = true;
+    callFinished(edge, call, started, correlationId, caller, status);
     call.emit('error', status);
   };
 
   contextOf(edge, call.metadata, correlationId).then(
     (ctx) => {
+      caller = ctx.caller.userUuid;
       call.on('data', (batch: AuthenticationResponseBatch__Output) => {
         if (failed) return;
         if (batch.items.length > MAX_BATCH_ITEMS) {
@@ -57,7 +64,11 @@ export function batchAuthenticationResponses(
               const id = batch.items[i]!.id;
               if (outcome.response !== undefined) return { id, response: outcome.response };
               const err = outcome.error;
-              if (isCmError(err)) return { id, error: { status: grpcStatusOf(err.code), code: err.code, message: err.message } };
+              if (isCmError(err)) {
+                edge.metrics?.refused(err.code);
+                return { id, error: { status: grpcStatusOf(err.code), code: err.code, message: err.message } };
+              }
+              edge.metrics?.refused('INTERNAL');
               // A fault of ours usually fails the whole batch alike: logged once.
               if (!logged) log.error({ err }, 'unexpected error in a batch');
               logged = true;

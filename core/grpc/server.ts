@@ -9,6 +9,7 @@ import { ListenError } from '../../common/listen-error.js';
 import { loadCmProto } from '../../proto/load.js';
 import type { TokenVerifier } from '../auth/token.js';
 import type { Domain } from '../domain/index.js';
+import type { CoreMetrics } from '../metrics.js';
 import { certificateHandlers } from './certificates.js';
 import { addReflection } from './reflection.js';
 import { auditHandlers, profileTemplateHandlers, requestHandlers, smartcardHandlers } from './services.js';
@@ -25,6 +26,7 @@ export interface CoreServerOptions {
   domain: Domain;
   verifier: TokenVerifier;
   log: Logger;
+  metrics?: CoreMetrics;
   /** The issuing CA's certificate, DER, served by GetCaCertificate. */
   caCertificateDer: Buffer;
   tls?: { certPem: Buffer; keyPem: Buffer; caPem?: Buffer };
@@ -48,7 +50,7 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
     debug: (...args: unknown[]) => options.log.debug({ grpc: format(...args) }, 'grpc-js'),
   });
   const { proto } = loadCmProto();
-  const edge = { verifier: options.verifier, log: options.log };
+  const edge = { verifier: options.verifier, log: options.log, metrics: options.metrics };
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
     'grpc.keepalive_permit_without_calls': 1,

@@ -45,7 +45,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const dir = folder();
     const service = npmStart(serviceEnv(dir));
     t.teardown(() => void service.child.kill('SIGKILL'));
-    const [, url] = await service.waitFor(/"url":"(http:\/\/[^"]+)"/);
+    const [, url] = await service.waitFor(/"url":"(http:\/\/[^"]+)"/, 240_000);
     t.ok(url, 'the gateway logged its URL');
     t.equal((await fetch(`${url}/readyz`)).status, 200, 'ready');
     const node = childrenOf(service.child.pid!);
@@ -72,7 +72,7 @@ t.test('readiness turns 503 as soon as the drain starts', async (t) => {
   const dir = folder();
   const service = run(process.execPath, ['dist/bin/embedded.js'], serviceEnv(dir));
   t.teardown(() => void service.child.kill('SIGKILL'));
-  const [, url] = await service.waitFor(/"url":"(http:\/\/[^"]+)"/);
+  const [, url] = await service.waitFor(/"url":"(http:\/\/[^"]+)"/, 240_000);
   const { hostname, port } = new URL(url!);
   t.equal((await fetch(`${url}/readyz`)).status, 200, 'ready before the signal');
   // A probe whose request is under way when the signal comes: its connection is not idle, so
