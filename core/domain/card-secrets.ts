@@ -114,6 +114,8 @@ function checkChallengeSize(template: ProfileTemplate, challenge: Buffer): void 
   }
 }
 
+const cardNotLive = () => wrongState('The smart card is not Assigned, Active or Suspended.');
+const notInitialising = () => wrongState('The diversified key is given only to initialise a newly assigned card.');
 const limitExceeded = () => new CmError('LIMIT_EXCEEDED', 'This request has had all the challenge-responses it may have.');
 
 export class CardSecretService {
@@ -138,6 +140,7 @@ export class CardSecretService {
       const target = await this.checkedTarget(ctx, ref);
       const { response, detail } = await this.respond(target, ref, input.diversified, challenge);
       await this.store.transaction(async (tx) => {
+        await this.cardStillLive(tx, target);
         if (!(await tx.requests.markExecuted(target.request.uuid, { limit: this.maxResponses }))) {
           // Closed or at its limit since the checks above: say which.
           await this.stillOpen(tx, target.request.uuid);
@@ -183,14 +186,22 @@ export class CardSecretService {
     try {
       await this.store.transaction(async (tx) => {
         const at = this.clock.now();
+        // SPEC 3 at commit time: each card is locked and re-checked before anything is counted.
+        const gone = new Set<Target>();
+        for (const target of new Set(checked.map((item) => item.target))) {
+          if (target && !(await this.isStillLive(tx, target))) gone.add(target);
+        }
         // Count the answers per request, then refuse, in item order, those beyond what was granted.
         const wanted = new Map<string, number>();
-        for (const item of checked) if (item.target) wanted.set(item.target.request.uuid, (wanted.get(item.target.request.uuid) ?? 0) + 1);
+        for (const item of checked) {
+          if (item.target && !gone.has(item.target)) wanted.set(item.target.request.uuid, (wanted.get(item.target.request.uuid) ?? 0) + 1);
+        }
         const granted = new Map<string, number | undefined>();
         for (const [uuid, n] of wanted) granted.set(uuid, await tx.requests.countResponses(uuid, n, this.maxResponses));
         const entries = checked.map((item) => {
           let refusal = item.error;
-          if (item.target) {
+          if (item.target && gone.has(item.target)) refusal = cardNotLive();
+          else if (item.target) {
             const left = granted.get(item.target.request.uuid);
             if (left) {
               granted.set(item.target.request.uuid, left - 1);
@@ -238,9 +249,7 @@ export class CardSecretService {
       const ref = parseCardReference(input);
       Object.assign(refs, ref);
       const target = await this.checkedTarget(ctx, ref);
-      if (!CARD_ISSUING_TYPES.has(target.request.requestType) || target.card.status !== SmartcardStatus.Assigned) {
-        throw wrongState('The diversified key is given only to initialise a newly assigned card.');
-      }
+      if (!CARD_ISSUING_TYPES.has(target.request.requestType) || target.card.status !== SmartcardStatus.Assigned) throw notInitialising();
       const config = target.template.smartcardConfiguration;
       if (!config.diversifyAdminKey || target.card.keyVersion === 0) {
         throw wrongState('The profile template does not diversify admin keys.');
@@ -250,6 +259,7 @@ export class CardSecretService {
         .diversify({ alg: config.adminKeyAlgorithm, master, cardId: cardIdGuid(ref.cardId) })
         .finally(() => master.fill(0));
       await this.store.transaction(async (tx) => {
+        if ((await tx.smartcards.lockForKeyRelease(target.card.uuid, target.request.uuid)) !== SmartcardStatus.Assigned) throw notInitialising();
         await this.markExecuted(tx, target.request.uuid);
         await tx.audit.append(
           auditEntry(ctx, this.clock.now(), 'GetDiversifiedKey', 'Succeeded', { requestUuid: target.request.uuid, smartcardUuid: target.card.uuid }, {
@@ -282,6 +292,7 @@ export class CardSecretService {
       const policy = { length: config.userPinPolicy.serverPinLength, characterSet: config.userPinPolicy.characterSet };
       const fresh = await this.crypto.generatePin(policy);
       return this.store.transaction(async (tx) => {
+        await this.cardStillLive(tx, target);
         await this.markExecuted(tx, target.request.uuid);
         const request = target.request;
         let pin = fresh;
@@ -317,8 +328,22 @@ export class CardSecretService {
       throw wrongState('The request was open too long and has been abandoned.');
     }
     if (!isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
-    if (!LIVE_CARD_STATUSES.has(card.status)) throw wrongState('The smart card is not Assigned, Active or Suspended.');
+    if (!LIVE_CARD_STATUSES.has(card.status)) throw cardNotLive();
     return { request, template, card };
+  }
+
+  /**
+   * Inside the answer's transaction: whether the card is still bound to the request and live,
+   * under the lock that status changes also take, so the answer commits before a status change
+   * or not at all (SPEC 3 and 12).
+   */
+  private async isStillLive(tx: Repositories, target: Target): Promise<boolean> {
+    const status = await tx.smartcards.lockForKeyRelease(target.card.uuid, target.request.uuid);
+    return status !== undefined && LIVE_CARD_STATUSES.has(status);
+  }
+
+  private async cardStillLive(tx: Repositories, target: Target): Promise<void> {
+    if (!(await this.isStillLive(tx, target))) throw cardNotLive();
   }
 
   private checkLimit(request: RequestRecord): void {

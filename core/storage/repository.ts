@@ -69,7 +69,19 @@ export interface SmartcardRepository {
   /** Master key versions that cards refer to. */
   keyVersionsInUse(): Promise<number[]>;
   insert(card: SmartcardRecord): Promise<void>;
+  /** Changes the card's status; takes the lock that `lockForKeyRelease` takes (see there). */
   updateStatus(uuid: string, status: number): Promise<void>;
+  /**
+   * Inside the transaction that commits a key, a challenge-response or a PIN (SPEC 3 and 12: the
+   * checks hold at commit time): the card's status when the card is the request's new or old
+   * card, undefined when it is not (any more) bound to it. It takes a lock that status changes
+   * also take (PostgreSQL: `SELECT ... FOR SHARE` on the card row joined to the request row,
+   * which conflicts with the status `UPDATE`, and whose WHERE is re-evaluated on the newest row
+   * version under READ COMMITTED), held until the transaction ends, so a key answer commits
+   * either before the status change or not at all. SQLite's single writer gives the same:
+   * no status change can run between this read and the commit.
+   */
+  lockForKeyRelease(cardUuid: string, requestUuid: string): Promise<number | undefined>;
 }
 
 export interface ServerPinRepository {

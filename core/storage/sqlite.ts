@@ -334,6 +334,16 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache, fil
       async updateStatus(uuid, status) {
         s.get('UPDATE smartcards SET status = ? WHERE uuid = ?').run(status, uuid);
       },
+      async lockForKeyRelease(cardUuid, requestUuid) {
+        // The single writer is the lock: no other transaction runs until this one has committed.
+        return s
+          .get(
+            `SELECT c.status FROM smartcards c JOIN requests r ON r.uuid = ?
+             WHERE c.uuid = ? AND (r.new_smartcard_uuid = c.uuid OR r.old_smartcard_uuid = c.uuid)`,
+          )
+          .pluck()
+          .get(requestUuid, cardUuid) as number | undefined;
+      },
     },
 
     pins: {
