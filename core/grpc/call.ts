@@ -3,17 +3,16 @@
 
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { isCorrelationId } from '../../common/formats.js';
 import type { Logger } from 'pino';
 import type { TokenVerifier } from '../auth/token.js';
 import type { CallContext } from '../domain/context.js';
 import type { CoreMetrics } from '../metrics.js';
 import { ERROR_CODE_METADATA_KEY, toServiceError } from './status.js';
 
-const SANE_CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 export function correlationIdOf(metadata: grpc.Metadata): string {
   const sent = metadata.get('x-correlation-id')[0];
-  return typeof sent === 'string' && SANE_CORRELATION_ID.test(sent) ? sent : randomUUID();
+  return isCorrelationId(sent) ? sent : randomUUID();
 }
 
 export interface CallEdge {
