@@ -38,8 +38,8 @@ export function closeOnSignals(log: Log, close: () => Promise<void>): void {
   process.once('SIGTERM', stop);
 }
 
-/** Errors raised for the operator (configuration, key ring, CA, listeners) print their message only. */
-const OPERATOR_ERRORS = new Set(['ConfigError', 'KeyRingError', 'CaError', 'ListenError']);
+/** Errors raised for the operator (configuration, key ring, CA, token, listeners) print their message only. */
+const OPERATOR_ERRORS = new Set(['ConfigError', 'KeyRingError', 'CaError', 'TokenError', 'ListenError']);
 
 export function exitOnStartFailure(program: string): (err: unknown) => never {
   return (err) => {

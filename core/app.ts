@@ -9,7 +9,10 @@ import { TokenVerifier } from './auth/token.js';
 import { poolCertificateAuthority } from './ca/authority.js';
 import { loadOrCreateCa } from './ca/ca-store.js';
 import { ConfigError, type CoreConfig } from './config.js';
-import { loadOrCreateKeyRingFile, type KeyRing } from './crypto/key-ring.js';
+import { loadOrCreateKeyRingFile, type MasterKeyRing } from './crypto/key-ring.js';
+import { TokenKeyRing } from './crypto/token-key-ring.js';
+import { Pkcs11Token } from '../workers/crypto/pkcs11-token.js';
+import { useThreadToken } from '../workers/crypto/thread-token.js';
 import { KeyRingPinVault } from './crypto/pin-vault.js';
 import { CryptoPool } from './crypto/pool.js';
 import { createDomain, type Domain } from './domain/index.js';
@@ -22,7 +25,7 @@ export interface RunningCore {
   port: number;
   domain: Domain;
   store: Store;
-  keyRing: KeyRing;
+  keyRing: MasterKeyRing;
   metrics: CoreMetrics;
   /** Where a core on its own serves /metrics (CM_METRICS_PORT set), for tests on port 0. */
   metricsPort?: number;
@@ -42,9 +45,10 @@ function readOrCreateSecretFile(path: string, make: () => string): string {
   return readFileSync(path, 'utf8').trim();
 }
 
-function loadKeyRing(config: CoreConfig, embedded: boolean): KeyRing {
+function loadKeyRing(config: CoreConfig, embedded: boolean, token: Pkcs11Token | undefined): MasterKeyRing {
+  if (token && config.pkcs11) return new TokenKeyRing(token, config.pkcs11.tokenLabel);
   if (config.keyRing) return config.keyRing;
-  if (!embedded) throw new ConfigError('CM_MASTER_KEYS', 'set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE: the key ring');
+  if (!embedded) throw new ConfigError('CM_MASTER_KEYS', 'set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE (or CM_PKCS11_*): the key ring');
   return loadOrCreateKeyRingFile(join(dataDirOf(config), 'master-keys'));
 }
 
@@ -54,9 +58,14 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
   const store = new SqliteStore(config.database, metrics.store);
   let pool: CryptoPool | undefined;
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  let keyRing: MasterKeyRing | undefined;
+  let token: Pkcs11Token | undefined;
   try {
-    const keyRing = loadKeyRing(config, embedded);
-    const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !keyRing.has(v));
+    // The main thread's session: the key ring's derivations, and the inline crypto mode's jobs.
+    token = config.pkcs11 && Pkcs11Token.open(config.pkcs11);
+    if (token) useThreadToken(token);
+    const ring = (keyRing = loadKeyRing(config, embedded, token));
+    const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !ring.has(v));
     if (missing.length) {
       throw new ConfigError('CM_MASTER_KEYS', `smart cards use master key version(s) ${missing.join(', ')}, which the key ring lacks`);
     }
@@ -72,6 +81,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     const workers = (pool = new CryptoPool({
       threads: config.workers,
       mode: config.cryptoMode,
+      pkcs11: config.pkcs11,
       onTaskDone: (kind, seconds, jobs) => metrics.poolTaskDone(kind, seconds, jobs),
     }));
     metrics.watchPool(workers, config.workers);
@@ -79,8 +89,8 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       ca: poolCertificateAuthority(ca, workers, config.publicUrl),
       store,
       crypto: workers,
-      keys: keyRing,
-      vault: new KeyRingPinVault(keyRing),
+      keys: ring,
+      vault: new KeyRingPinVault(ring),
       maxResponsesPerRequest: config.maxResponsesPerRequest,
       requestTtlHours: config.requestTtlHours,
     });
@@ -103,13 +113,13 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     await sweep();
     const timer = setInterval(sweep, 60_000);
     timer.unref();
-    log.info({ host: config.grpcHost, port, keyVersion: keyRing.newestVersion, caCreated: ca.created }, 'core listening');
+    log.info({ host: config.grpcHost, port, keyVersion: ring.newestVersion, caCreated: ca.created }, 'core listening');
 
     return {
       port,
       domain,
       store,
-      keyRing,
+      keyRing: ring,
       metrics,
       metricsPort: metricsServer?.port,
       generatedJwtSecret,
@@ -119,11 +129,14 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
         await server.close();
         await workers.close();
         await store.close();
+        keyRing?.destroy();
       },
     };
   } catch (err) {
     await pool?.close();
     await store.close();
+    keyRing?.destroy();
+    token?.close();
     throw err;
   }
 }

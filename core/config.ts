@@ -27,6 +27,7 @@ import {
   type EnvValues,
   type LogLevel,
 } from '../common/env.js';
+import type { TokenConfig } from '../workers/crypto/pkcs11-token.js';
 import { loadKeyRingFile, parseKeyRing, type KeyRing } from './crypto/key-ring.js';
 
 export { ConfigError };
@@ -52,6 +53,10 @@ export const CORE_ENV = {
   CM_WORKERS: integer(availableParallelism(), 1, 64),
   CM_CRYPTO_MODE: choice<CryptoMode>(['pool', 'inline'], 'pool'),
   ...TLS_ENV,
+  CM_PKCS11_MODULE: text(),
+  CM_PKCS11_TOKEN_LABEL: text(),
+  CM_PKCS11_PIN: custom((pin) => pin, { expected: 'the token\'s user PIN', secret: true }),
+  CM_PKCS11_PIN_FILE: fileContent(),
   CM_CA_CERT: readablePath(),
   CM_CA_KEY: readablePath(),
   CM_MAX_RESPONSES_PER_REQUEST: integer(32, 0, 1_000_000),
@@ -79,6 +84,8 @@ export interface CoreConfig {
   keyRing?: KeyRing;
   /** CM_MASTER_KEYS_FILE, where `cm-admin keyring add` appends. */
   masterKeysFile?: string;
+  /** CM_PKCS11_*: the token that holds the key ring (and may hold the CA key), SPEC 13. */
+  pkcs11?: TokenConfig;
   adminGroup: string;
   workers: number;
   /** CM_CRYPTO_MODE (extension): `pool` (worker threads) or `inline` (on the main thread). */
@@ -99,6 +106,12 @@ function sqlitePath(text: string): string {
   return text;
 }
 
+/** CM_PKCS11_MODULE, CM_PKCS11_TOKEN_LABEL and CM_PKCS11_PIN or CM_PKCS11_PIN_FILE: all or none. */
+function pkcs11Of(v: EnvValues<typeof CORE_ENV>): TokenConfig | undefined {
+  const pin = v.CM_PKCS11_PIN ?? v.CM_PKCS11_PIN_FILE?.toString('utf8').trim();
+  return v.CM_PKCS11_MODULE && v.CM_PKCS11_TOKEN_LABEL && pin ? { module: v.CM_PKCS11_MODULE, tokenLabel: v.CM_PKCS11_TOKEN_LABEL, pin } : undefined;
+}
+
 function publicKeyPem(content: Buffer): void {
   if (!content.toString('utf8').includes('-----BEGIN PUBLIC KEY-----')) throw new Error('must name a PEM file holding a PUBLIC KEY');
 }
@@ -108,10 +121,22 @@ function coreRules(embedded: boolean) {
   return (v: EnvValues<typeof CORE_ENV>, problem: (variable: string, message: string) => void) => {
     checkTls(v, problem);
     if (v.CM_MASTER_KEYS && v.CM_MASTER_KEYS_FILE) problem('CM_MASTER_KEYS', 'set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE, not both');
+    const pkcs11 = pkcs11Of(v);
+    const anyPkcs11 = v.CM_PKCS11_MODULE || v.CM_PKCS11_TOKEN_LABEL || v.CM_PKCS11_PIN || v.CM_PKCS11_PIN_FILE;
+    if (anyPkcs11 && (!v.CM_PKCS11_MODULE || !v.CM_PKCS11_TOKEN_LABEL)) {
+      problem('CM_PKCS11_MODULE', 'CM_PKCS11_MODULE and CM_PKCS11_TOKEN_LABEL must be set together, with CM_PKCS11_PIN or CM_PKCS11_PIN_FILE');
+    }
+    if (v.CM_PKCS11_PIN && v.CM_PKCS11_PIN_FILE) problem('CM_PKCS11_PIN', 'set CM_PKCS11_PIN or CM_PKCS11_PIN_FILE, not both');
+    else if (anyPkcs11 && !pkcs11?.pin) problem('CM_PKCS11_PIN', 'set CM_PKCS11_PIN or CM_PKCS11_PIN_FILE: the token\'s user PIN');
+    if (anyPkcs11 && (v.CM_MASTER_KEYS || v.CM_MASTER_KEYS_FILE)) {
+      problem('CM_MASTER_KEYS', 'the key ring is on the token (CM_PKCS11_*): unset CM_MASTER_KEYS and CM_MASTER_KEYS_FILE');
+    }
     if (!v.CM_CA_CERT !== !v.CM_CA_KEY) problem(v.CM_CA_CERT ? 'CM_CA_KEY' : 'CM_CA_CERT', 'CM_CA_CERT and CM_CA_KEY must be set together');
     if (!embedded) {
       if (!v.CM_JWT_SECRET && !v.CM_JWT_PUBLIC_KEY) problem('CM_JWT_SECRET', 'set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens');
-      if (!v.CM_MASTER_KEYS && !v.CM_MASTER_KEYS_FILE) problem('CM_MASTER_KEYS', 'set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE: the key ring');
+      if (!v.CM_MASTER_KEYS && !v.CM_MASTER_KEYS_FILE && !anyPkcs11) {
+        problem('CM_MASTER_KEYS', 'set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE (or CM_PKCS11_* for a key ring on a token): the key ring');
+      }
       if (!v.CM_CA_CERT && !v.CM_CA_KEY) problem('CM_CA_CERT', 'set CM_CA_CERT and CM_CA_KEY: the issuing CA');
     }
     const insecure = !v.CM_TLS_CERT && !v.CM_ALLOW_INSECURE;
@@ -143,6 +168,7 @@ export function loadCoreConfig(env: Env = process.env, options: { embedded: bool
     },
     keyRing: v.CM_MASTER_KEYS ?? v.CM_MASTER_KEYS_FILE?.keyRing,
     masterKeysFile: v.CM_MASTER_KEYS_FILE?.path,
+    pkcs11: pkcs11Of(v),
     adminGroup: v.CM_ADMIN_GROUP,
     workers: v.CM_WORKERS,
     cryptoMode: v.CM_CRYPTO_MODE,

@@ -8,8 +8,10 @@ import {
   cardIdToBytes,
   computeChallengeResponse,
   diversifyAdminKey,
+  type HmacSha256,
   wipe,
 } from './crypto/admin-key.js';
+import { threadToken } from './crypto/thread-token.js';
 import { generatePin, type PinPolicy } from './crypto/pin.js';
 import { CaError } from './ca/csr.js';
 import { issueFromRequest, signCrl, type CrlJob, type IssuedJobResult, type IssueJob } from './ca/jobs.js';
@@ -22,21 +24,25 @@ export interface DefaultKeyRespondJob {
   challenge: Uint8Array;
 }
 
+/**
+ * Where the master key is: its bytes, or the label of a token key this thread HMACs with on its
+ * own session (only the KDF's output ever leaves the token).
+ */
+export type MasterKeySource = { master: Uint8Array; tokenKey?: undefined } | { tokenKey: string; master?: undefined };
+
 /** Challenge-response with the card's diversified key, derived here from the master key. */
-export interface DiversifiedRespondJob {
+export type DiversifiedRespondJob = MasterKeySource & {
   alg: AdminKeyAlgorithm;
-  master: Uint8Array;
   cardId: string;
   challenge: Uint8Array;
-}
+};
 
 export type RespondJob = DefaultKeyRespondJob | DiversifiedRespondJob;
 
-export interface DiversifyJob {
+export type DiversifyJob = MasterKeySource & {
   alg: AdminKeyAlgorithm;
-  master: Uint8Array;
   cardId: string;
-}
+};
 
 export interface TaskJobs {
   respond: RespondJob;
@@ -73,12 +79,23 @@ function detached(buf: Buffer): Uint8Array {
   return out;
 }
 
+function masterKeyOf(source: MasterKeySource): Uint8Array | HmacSha256 {
+  if (source.master) return source.master;
+  const label = source.tokenKey;
+  if (typeof label !== 'string') throw new CryptoError('INVALID_ARGUMENT', 'a job needs a master key or a token key');
+  const token = threadToken();
+  return (data) => token.hmacSha256(label, data);
+}
+
+function diversify(job: DiversifyJob): Buffer {
+  return diversifyAdminKey(job.alg, masterKeyOf(job), cardIdToBytes(job.cardId));
+}
+
 function respond(job: RespondJob): Uint8Array {
   if ('key' in job) return detached(computeChallengeResponse(job.alg, job.key, job.challenge));
-  const { alg, master, cardId, challenge } = job;
-  const key = diversifyAdminKey(alg, master, cardIdToBytes(cardId));
+  const key = diversify(job);
   try {
-    return detached(computeChallengeResponse(alg, key, challenge));
+    return detached(computeChallengeResponse(job.alg, key, job.challenge));
   } finally {
     wipe(key);
   }
@@ -86,7 +103,7 @@ function respond(job: RespondJob): Uint8Array {
 
 export const handlers: Handlers = {
   respond,
-  diversify: (job) => detached(diversifyAdminKey(job.alg, job.master, cardIdToBytes(job.cardId))),
+  diversify: (job) => detached(diversify(job)),
   pin: (job) => generatePin(job),
   issue: issueFromRequest,
   crl: signCrl,

@@ -251,7 +251,9 @@ async function loadFromPaths(certPath: string, keyPath: string, created: boolean
       throw configError(`cannot read the ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   };
-  const [certContent, keyContent] = await Promise.all([read(certPath, 'CA certificate'), read(keyPath, 'CA key')]);
+  // One after the other, so that a refusal always names the first file that is missing.
+  const certContent = await read(certPath, 'CA certificate');
+  const keyContent = await read(keyPath, 'CA key');
   return { ...validateCa(certContent, keyContent, { certPath, keyPath }), created };
 }
 

@@ -5,6 +5,8 @@ import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rena
 import { createHmac, randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { inspect } from 'node:util';
+import { kbkdfHmacSha256 } from '../../workers/crypto/admin-key.js';
+import { derivePinDataKey } from '../../workers/crypto/pin-seal.js';
 
 export type KeyRingErrorCode = 'KEY_RING_INVALID' | 'KEY_VERSION_MISSING';
 
@@ -18,17 +20,94 @@ export class KeyRingError extends Error {
 }
 
 const KEY_BYTES = 32;
-const KCV_LABEL = 'MIMCM-KCV';
-const KCV_BYTES = 8;
 // Versions are stored in card records as a database integer.
 const MAX_VERSION = 2 ** 31 - 1;
 
-export class KeyRing {
+/** SPEC 12: a key check value is the first 8 bytes of HMAC-SHA256(master key, "MIMCM-KCV"). */
+const KCV_MESSAGE = Buffer.from('MIMCM-KCV', 'ascii');
+const KCV_BYTES = 8;
+
+/**
+ * Where a pool job finds a card's master key: its bytes (a key ring file), or the label of the
+ * token key the worker thread HMACs with on its own session (SPEC 13).
+ */
+export type CardKeySource = { master: Uint8Array } | { tokenKey: string };
+
+/**
+ * What the service may do with the master key of each version. Everything is an HMAC-SHA256
+ * under that key, so a token that never lets the key out can answer all of it.
+ */
+export interface MasterKeyRing {
+  readonly newestVersion: number;
+  /** Ascending. */
+  versions(): number[];
+  has(version: number): boolean;
+  hmac(version: number, data: Uint8Array): Buffer;
+  /** SPEC 12's key check value of one version: shows which key it is without revealing it. */
+  keyCheckValue(version: number): Buffer;
+  /**
+   * A 32-byte data key for one purpose (sealing PINs, template admin keys): the SP 800-108
+   * counter-mode KDF of SPEC 8 with `label` and no context, so it runs on a token too.
+   */
+  dataKey(version: number, label: string): Buffer;
+  /**
+   * The PIN data key as derived before keys could live on a token (HKDF-SHA256 of the master's
+   * bytes), to open PINs sealed then; undefined where the bytes cannot be read (a token).
+   */
+  legacyPinDataKey(version: number): Buffer | undefined;
+  cardKeySource(version: number): CardKeySource;
+  /** Releases what the ring holds (key bytes wiped, sessions closed); unusable afterwards. */
+  destroy(): void;
+}
+
+/** The parts every key ring shares: all derivations are HMACs under a version's key. */
+export abstract class HmacKeyRing implements MasterKeyRing {
+  abstract readonly newestVersion: number;
+  abstract versions(): number[];
+  abstract hmac(version: number, data: Uint8Array): Buffer;
+  abstract legacyPinDataKey(version: number): Buffer | undefined;
+  abstract cardKeySource(version: number): CardKeySource;
+  abstract destroy(): void;
+
+  has(version: number): boolean {
+    return this.versions().includes(version);
+  }
+
+  protected missing(version: number): KeyRingError {
+    return new KeyRingError('KEY_VERSION_MISSING', `the key ring has no key version ${version}`);
+  }
+
+  keyCheckValue(version: number): Buffer {
+    return this.hmac(version, KCV_MESSAGE).subarray(0, KCV_BYTES);
+  }
+
+  dataKey(version: number, label: string): Buffer {
+    if (!this.has(version)) throw this.missing(version);
+    return kbkdfHmacSha256((data) => this.hmac(version, data), label, Buffer.alloc(0), KEY_BYTES * 8);
+  }
+
+  // The ring travels through config objects that get logged or serialised; only the shape shows.
+  toJSON(): { versions: number[]; newestVersion: number } {
+    return { versions: this.versions(), newestVersion: this.newestVersion };
+  }
+
+  [inspect.custom](): string {
+    return `${this.constructor.name} { versions: [${this.versions().join(', ')}], newestVersion: ${this.newestVersion} }`;
+  }
+
+  toString(): string {
+    return this[inspect.custom]();
+  }
+}
+
+/** A key ring whose keys are in this process's memory (CM_MASTER_KEYS, a file, the embedded default). */
+export class KeyRing extends HmacKeyRing {
   readonly #keys: ReadonlyMap<number, Buffer>;
   readonly newestVersion: number;
 
   /** Copies the keys in; prefer parseKeyRing. */
   constructor(keys: ReadonlyMap<number, Uint8Array>) {
+    super();
     if (keys.size === 0) throw new KeyRingError('KEY_RING_INVALID', 'the key ring holds no keys');
     const own = new Map<number, Buffer>();
     for (const [version, key] of keys) {
@@ -44,50 +123,41 @@ export class KeyRing {
     this.newestVersion = Math.max(...own.keys());
   }
 
-  /** Ascending. */
   versions(): number[] {
     return [...this.#keys.keys()].sort((a, b) => a - b);
   }
 
-  has(version: number): boolean {
+  override has(version: number): boolean {
     return this.#keys.has(version);
+  }
+
+  #key(version: number): Buffer {
+    const key = this.#keys.get(version);
+    if (!key) throw this.missing(version);
+    return key;
   }
 
   /** A fresh copy, so the caller may wipe it when done without harming the ring. */
   get(version: number): Buffer {
-    const key = this.#keys.get(version);
-    if (!key) throw new KeyRingError('KEY_VERSION_MISSING', `the key ring has no key version ${version}`);
-    return Buffer.from(key);
+    return Buffer.from(this.#key(version));
   }
 
-  /**
-   * The key check value of a version (SPEC 12): the first 8 bytes of HMAC-SHA256(key,
-   * "MIMCM-KCV"). It identifies a key (operators compare it across cores and backups) without
-   * revealing it. Computed behind the ring, so a ring whose keys live on a token, where only
-   * HMAC is possible, answers it too.
-   */
-  keyCheckValue(version: number): Buffer {
-    const key = this.#keys.get(version);
-    if (!key) throw new KeyRingError('KEY_VERSION_MISSING', `the key ring has no key version ${version}`);
-    return createHmac('sha256', key).update(KCV_LABEL).digest().subarray(0, KCV_BYTES);
+  hmac(version: number, data: Uint8Array): Buffer {
+    return createHmac('sha256', this.#key(version)).update(data).digest();
+  }
+
+  legacyPinDataKey(version: number): Buffer {
+    return derivePinDataKey(this.#key(version));
+  }
+
+  /** The ring's own bytes: a pool job copies them in, and the worker wipes its copy. */
+  cardKeySource(version: number): CardKeySource {
+    return { master: this.#key(version) };
   }
 
   /** Clears the key material; the ring is unusable afterwards. */
   destroy(): void {
     for (const key of this.#keys.values()) key.fill(0);
-  }
-
-  // The ring travels through config objects that get logged or serialised; only the shape shows.
-  toJSON(): { versions: number[]; newestVersion: number } {
-    return { versions: this.versions(), newestVersion: this.newestVersion };
-  }
-
-  [inspect.custom](): string {
-    return `KeyRing { versions: [${this.versions().join(', ')}], newestVersion: ${this.newestVersion} }`;
-  }
-
-  toString(): string {
-    return this[inspect.custom]();
   }
 }
 

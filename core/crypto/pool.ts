@@ -16,6 +16,8 @@ import {
   type TaskKind,
   type TaskValues,
 } from '../../workers/tasks.js';
+import type { TokenConfig } from '../../workers/crypto/pkcs11-token.js';
+import type { CryptoWorkerData } from '../../workers/crypto/thread-token.js';
 import { CmError, ERROR_CODES, type ErrorCode } from '../errors.js';
 
 export interface CryptoPoolOptions {
@@ -26,6 +28,8 @@ export interface CryptoPoolOptions {
   maxBatch?: number;
   /** Told the run time of each task (a batch of jobs of one kind), for metrics. */
   onTaskDone?: (kind: TaskKind, seconds: number, jobs: number) => void;
+  /** The token whose keys jobs may name (SPEC 13): each pool thread opens its own session. */
+  pkcs11?: TokenConfig;
 }
 
 // Compiled, this file is dist/core/crypto/pool.js and the worker dist/workers/tasks.js; under tap
@@ -105,6 +109,7 @@ export class CryptoPool {
         filename: WORKER_FILE,
         minThreads: options.threads,
         maxThreads: options.threads,
+        workerData: { pkcs11: options.pkcs11 } satisfies CryptoWorkerData,
       });
     }
   }

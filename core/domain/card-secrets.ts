@@ -11,20 +11,24 @@ import { cardIdGuid, cardIdHex, parseGuid, requireBase64, requireGuid, requireHe
 import { mayExecute, maySeeRequest } from './policy.js';
 import { cardOfRequest, visibleRequest } from './smartcards.js';
 import { blockSizeOf, keyLengthOf } from '../../workers/crypto/admin-key.js';
+import type { MasterKeySource } from '../../workers/tasks.js';
 import type { AdminKeyAlgorithm, ProfileTemplate, RequestRecord, SmartcardRecord } from './types.js';
 
 /** What the domain needs from the crypto workers; core/crypto/pool.ts provides it. */
 export interface CardCrypto {
-  /** `cardId` is the card's GUID; the diversified key is derived from `master` in the worker. */
-  respond(job: { alg: AdminKeyAlgorithm; key: Buffer; challenge: Buffer } | { alg: AdminKeyAlgorithm; master: Buffer; cardId: string; challenge: Buffer }): Promise<Buffer>;
-  diversify(job: { alg: AdminKeyAlgorithm; master: Buffer; cardId: string }): Promise<Buffer>;
+  /** `cardId` is the card's GUID; the diversified key is derived in the worker from the master key source. */
+  respond(job: { alg: AdminKeyAlgorithm; key: Buffer; challenge: Buffer } | (MasterKeySource & { alg: AdminKeyAlgorithm; cardId: string; challenge: Buffer })): Promise<Buffer>;
+  diversify(job: MasterKeySource & { alg: AdminKeyAlgorithm; cardId: string }): Promise<Buffer>;
   generatePin(policy: { length: number; characterSet: number }): Promise<string>;
 }
 
-/** The master key ring, by version. */
+/**
+ * The master key ring, by version (core/crypto/key-ring.ts): the domain never holds a master
+ * key, only what a pool job derives a card's key from (the ring's bytes or a token key's label).
+ */
 export interface MasterKeys {
   readonly newestVersion: number;
-  get(version: number): Buffer;
+  cardKeySource(version: number): MasterKeySource;
 }
 
 /** Seals and opens stored PINs (AES-256-GCM, the card Uuid as associated data). */
@@ -235,11 +239,13 @@ export class CardSecretService {
     this.checkLimit(target.request);
 
     const alg = config.adminKeyAlgorithm;
-    const key = diversified ? this.keys.get(target.card.keyVersion) : Buffer.from(config.defaultAdminKeyHex, 'hex');
-    const response = await (diversified
-      ? this.crypto.respond({ alg, master: key, cardId: cardIdGuid(ref.cardId), challenge })
-      : this.crypto.respond({ alg, key, challenge })
-    ).finally(() => key.fill(0));
+    let response: Buffer;
+    if (diversified) {
+      response = await this.crypto.respond({ alg, ...this.keys.cardKeySource(target.card.keyVersion), cardId: cardIdGuid(ref.cardId), challenge });
+    } else {
+      const key = Buffer.from(config.defaultAdminKeyHex, 'hex');
+      response = await this.crypto.respond({ alg, key, challenge }).finally(() => key.fill(0));
+    }
     const detail = { diversified, keyVersion: diversified ? target.card.keyVersion : 0, challengeLength: challenge.length };
     return { response, detail };
   }
@@ -254,10 +260,11 @@ export class CardSecretService {
       if (!config.diversifyAdminKey || target.card.keyVersion === 0) {
         throw wrongState('The profile template does not diversify admin keys.');
       }
-      const master = this.keys.get(target.card.keyVersion);
-      const key = await this.crypto
-        .diversify({ alg: config.adminKeyAlgorithm, master, cardId: cardIdGuid(ref.cardId) })
-        .finally(() => master.fill(0));
+      const key = await this.crypto.diversify({
+        alg: config.adminKeyAlgorithm,
+        ...this.keys.cardKeySource(target.card.keyVersion),
+        cardId: cardIdGuid(ref.cardId),
+      });
       await this.store.transaction(async (tx) => {
         if ((await tx.smartcards.lockForKeyRelease(target.card.uuid, target.request.uuid)) !== SmartcardStatus.Assigned) throw notInitialising();
         await this.markExecuted(tx, target.request.uuid);

@@ -93,21 +93,34 @@ function uint32be(n: number): Buffer {
 }
 
 /**
+ * HMAC-SHA256 under a master key. With a key ring file the key's bytes are here; with a token
+ * (SPEC 13) the HMAC runs on the token and only its result is seen.
+ */
+export type HmacSha256 = (data: Buffer) => Buffer;
+
+export function hmacSha256With(key: Uint8Array): HmacSha256 {
+  return (data) => createHmac('sha256', key).update(data).digest();
+}
+
+/**
  * NIST SP 800-108 KDF in counter mode, PRF HMAC-SHA-256, 32-bit counter and length fields:
  * K(i) = HMAC(keyIn, [i]32 || label || 0x00 || context || [L]32). Same layout as OpenSSL's KBKDF,
- * which the tests use as an independent implementation.
+ * which the tests use as an independent implementation. `keyIn` is the key's bytes or an HMAC
+ * that holds it (a token's).
  */
-export function kbkdfHmacSha256(keyIn: Uint8Array, label: string, context: Uint8Array, outBits: number): Buffer {
+export function kbkdfHmacSha256(keyIn: Uint8Array | HmacSha256, label: string, context: Uint8Array, outBits: number): Buffer {
   if (!Number.isInteger(outBits) || outBits <= 0 || outBits % 8 !== 0) {
     throw new CryptoError('INVALID_ARGUMENT', 'KDF output length must be a positive whole number of bytes');
   }
+  const prf = typeof keyIn === 'function' ? keyIn : hmacSha256With(keyIn);
   const outBytes = outBits / 8;
   const fixed = Buffer.concat([Buffer.from(label, 'utf8'), Buffer.of(0), context, uint32be(outBits)]);
   const out = Buffer.alloc(outBytes);
   for (let i = 1, filled = 0; filled < outBytes; i++) {
-    const block = createHmac('sha256', keyIn).update(uint32be(i)).update(fixed).digest();
+    const input = Buffer.concat([uint32be(i), fixed]);
+    const block = prf(input);
     filled += block.copy(out, filled);
-    wipe(block);
+    wipe(block, input);
   }
   // fixed holds the cardid, not a secret, but costs nothing to clear.
   wipe(fixed);
@@ -139,10 +152,13 @@ export function assertDistinctTdesParts(key: Uint8Array): void {
   }
 }
 
-/** The per-card admin key of SPEC section 8, derived from a 32-byte master key and the cardid. */
-export function diversifyAdminKey(alg: AdminKeyAlgorithm, masterKey32: Uint8Array, cardId16: Uint8Array): Buffer {
+/**
+ * The per-card admin key of SPEC section 8, derived from a 32-byte master key (its bytes, or an
+ * HMAC that holds it) and the cardid.
+ */
+export function diversifyAdminKey(alg: AdminKeyAlgorithm, masterKey32: Uint8Array | HmacSha256, cardId16: Uint8Array): Buffer {
   const spec = specOf(alg);
-  if (masterKey32.length !== MASTER_KEY_BYTES) {
+  if (typeof masterKey32 !== 'function' && masterKey32.length !== MASTER_KEY_BYTES) {
     throw new CryptoError('INVALID_KEY', `a master key must be ${MASTER_KEY_BYTES} bytes`);
   }
   if (cardId16.length !== CARD_ID_BYTES) {

@@ -6,19 +6,22 @@ import { CryptoError, guidToBytes, wipe } from './admin-key.js';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
-const DATA_KEY_INFO = 'MIMCM-PIN-SEAL';
+/** The label of the key ring's data key that seals PINs (MasterKeyRing.dataKey). */
+export const PIN_DATA_KEY_LABEL = 'MIMCM-PIN-SEAL';
+// The HKDF info of the data key PINs were sealed under before keys could live on a token.
+const LEGACY_PIN_DATA_KEY_INFO = 'MIMCM-PIN-SEAL';
 
 function assertKeyLength(key: Uint8Array, what: string): void {
   if (key.length !== KEY_BYTES) throw new CryptoError('INVALID_KEY', `${what} must be ${KEY_BYTES} bytes`);
 }
 
 /**
- * HKDF-SHA256 with an empty salt: the master key is already uniformly random, so the extract
- * step needs no salt; the info string separates this key from any other use of the master.
+ * The legacy PIN data key (HKDF-SHA256, empty salt), which needs the master key's bytes; the
+ * key ring's dataKey replaced it, and it remains to open what was sealed under it.
  */
 export function derivePinDataKey(masterKey32: Uint8Array): Buffer {
   assertKeyLength(masterKey32, 'a master key');
-  return Buffer.from(hkdfSync('sha256', masterKey32, Buffer.alloc(0), DATA_KEY_INFO, KEY_BYTES));
+  return Buffer.from(hkdfSync('sha256', masterKey32, Buffer.alloc(0), LEGACY_PIN_DATA_KEY_INFO, KEY_BYTES));
 }
 
 /** nonce (12) || ciphertext || tag (16). A fresh random nonce per seal. */

@@ -1,0 +1,136 @@
+// SPEC 13 on a real (soft) HSM: the PKCS#11 layer, and a key ring on the token that gives byte
+// for byte what a key ring file with the same keys gives (the card-crypto vectors), in this
+// thread and in pool threads with sessions of their own.
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import vectors from '../../../shared/vectors/card-crypto.json' with { type: 'json' };
+import { KeyRing } from '../../core/crypto/key-ring.js';
+import { KeyRingPinVault } from '../../core/crypto/pin-vault.js';
+import { CryptoPool } from '../../core/crypto/pool.js';
+import { TokenKeyRing } from '../../core/crypto/token-key-ring.js';
+import { cardIdToBytes, computeChallengeResponse, diversifyAdminKey } from '../../workers/crypto/admin-key.js';
+import { Pkcs11Token } from '../../workers/crypto/pkcs11-token.js';
+import { derivePinDataKey, sealPin } from '../../workers/crypto/pin-seal.js';
+import { importMasterKeys, softHsm, softHsmInstalled, SOFTHSM_MODULE } from '../support/softhsm.js';
+
+t.ok(softHsmInstalled(), 'SoftHSM2 and OpenSC are installed (.ci/run installs them)');
+const hsm = softHsm(t);
+const masters = [...new Set(vectors.diversification.map((v) => v.masterKeyHex))];
+const keys = Object.fromEntries(masters.map((hex, i) => [i + 1, hex]));
+const fileRing = new KeyRing(new Map(masters.map((hex, i) => [i + 1, Buffer.from(hex, 'hex')])));
+const versionOf = (hex: string) => masters.indexOf(hex) + 1;
+const tokenConfig = hsm.createToken('cm-ring');
+// SoftHSM2 finds its tokens when the library initialises: every token is made before that.
+const emptyConfig = hsm.createToken('cm-empty');
+importMasterKeys(tokenConfig, keys);
+
+t.test('opening refuses a missing library, an unknown token and a wrong PIN, each in one line', async (t) => {
+  t.throws(() => Pkcs11Token.open({ ...tokenConfig, module: '/nonexistent/libpkcs11.so' }), { name: 'TokenError', code: 'TOKEN_UNAVAILABLE' });
+  t.throws(() => Pkcs11Token.open({ ...tokenConfig, tokenLabel: 'no-such-token' }), { code: 'TOKEN_UNAVAILABLE', message: /no token labelled "no-such-token"/ });
+  const wrong = t.throws(() => Pkcs11Token.open({ ...tokenConfig, pin: '9999' }), { code: 'TOKEN_LOGIN_FAILED', message: /PIN .* is wrong/ }) as unknown as Error;
+  t.notMatch(String(wrong?.message), /9999/, 'the PIN is not in the message');
+});
+
+t.test('the token ring holds the imported versions; HMAC, KCV and data keys match the file ring', async (t) => {
+  const token = Pkcs11Token.open(tokenConfig);
+  const ring = new TokenKeyRing(token, tokenConfig.tokenLabel);
+  t.teardown(() => ring.destroy());
+  t.same(ring.versions(), fileRing.versions());
+  t.equal(ring.newestVersion, fileRing.newestVersion);
+  for (const v of ring.versions()) {
+    t.equal(ring.keyCheckValue(v).toString('hex'), fileRing.keyCheckValue(v).toString('hex'), `KCV v${v}`);
+    t.equal(ring.keyCheckValue(v).length, 8);
+    t.equal(ring.dataKey(v, 'MIMCM-PIN-SEAL').toString('hex'), fileRing.dataKey(v, 'MIMCM-PIN-SEAL').toString('hex'), `data key v${v}`);
+    t.equal(ring.hmac(v, Buffer.from('x')).toString('hex'), fileRing.hmac(v, Buffer.from('x')).toString('hex'));
+  }
+  t.throws(() => ring.hmac(99, Buffer.alloc(1)), { code: 'KEY_VERSION_MISSING' });
+  t.throws(() => ring.cardKeySource(99), { code: 'KEY_VERSION_MISSING' });
+  t.equal(ring.legacyPinDataKey(), undefined, 'a token never gives the bytes the legacy derivation needs');
+  t.equal(String(ring), `TokenKeyRing { versions: [${fileRing.versions().join(', ')}], newestVersion: ${fileRing.newestVersion} }`);
+
+  for (const v of vectors.diversification) {
+    const version = versionOf(v.masterKeyHex);
+    const key = diversifyAdminKey(v.algorithm, (data) => ring.hmac(version, data), cardIdToBytes(v.cardid));
+    t.equal(key.toString('hex'), v.diversifiedKeyHex, `${v.algorithm} ${v.cardid} v${version}`);
+    t.equal(computeChallengeResponse(v.algorithm, key, Buffer.from(v.challengeBase64, 'base64')).toString('base64'), v.responseBase64);
+  }
+});
+
+t.test('an empty token is refused as a key ring', async (t) => {
+  const token = Pkcs11Token.open(emptyConfig);
+  t.teardown(() => token.close());
+  t.throws(() => new TokenKeyRing(token, 'cm-empty'), { name: 'KeyRingError', message: /holds no cm-master-v<N> keys/ });
+});
+
+t.test('PINs sealed with the file ring open with the token ring; legacy-sealed PINs open with the file ring', async (t) => {
+  const token = Pkcs11Token.open(tokenConfig);
+  const tokenVault = new KeyRingPinVault(new TokenKeyRing(token, tokenConfig.tokenLabel));
+  const fileVault = new KeyRingPinVault(fileRing);
+  t.teardown(() => token.close());
+  const card = 'bc88f13f-83ba-4037-8262-46eba1291c6e';
+  t.equal(tokenVault.open(2, card, fileVault.seal(2, card, '48213579')), '48213579');
+  t.equal(fileVault.open(1, card, tokenVault.seal(1, card, '90817263')), '90817263');
+
+  // Sealed before the data key became the ring's KDF: HKDF of the master's bytes.
+  const legacy = sealPin(derivePinDataKey(Buffer.from(masters[0], 'hex')), card, '31415926');
+  t.equal(fileVault.open(1, card, legacy), '31415926', 'the file ring still opens what it sealed before');
+  t.throws(() => tokenVault.open(1, card, legacy), { code: 'SEAL_INVALID' });
+  t.throws(() => fileVault.open(2, card, legacy), { code: 'SEAL_INVALID' }, 'the wrong version opens nothing');
+});
+
+t.test('a generated key is a sensitive, never extractable generic secret (as OpenSC sees it)', async (t) => {
+  const token = Pkcs11Token.open(tokenConfig);
+  t.teardown(() => token.close());
+  token.generateHmacKey('cm-test-generated');
+  t.ok(token.hasSecretKey('cm-test-generated'));
+  t.equal(token.hmacSha256('cm-test-generated', Buffer.from('a')).length, 32);
+  const listed = execFileSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', 'cm-ring', '--login', '--pin', tokenConfig.pin, '--list-objects', '--type', 'secrkey'], {
+    env: { ...process.env, SOFTHSM2_CONF: hsm.conf },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  }).toString();
+  const entry = listed.split(/\n(?=Secret Key Object)/).find((block) => block.includes('label:      cm-test-generated'));
+  t.ok(entry, 'pkcs11-tool lists the key');
+  t.match(entry, /GENERIC_SECRET.*length 32|length 32.*GENERIC_SECRET|generic.*32/is);
+  t.match(entry, /Access:.*sensitive/);
+  t.match(entry, /never extractable/);
+});
+
+t.test('a lost session answers UNAVAILABLE once, and the next call opens a new one', async (t) => {
+  const token = Pkcs11Token.open(tokenConfig);
+  t.teardown(() => token.close());
+  const before = token.hmacSha256('cm-master-v1', Buffer.from('m'));
+  token.closeAllSessions();
+  t.throws(() => token.hmacSha256('cm-master-v1', Buffer.from('m')), { name: 'CryptoError', code: 'UNAVAILABLE' });
+  t.equal(token.hmacSha256('cm-master-v1', Buffer.from('m')).toString('hex'), before.toString('hex'));
+
+  const ring = new TokenKeyRing(token, tokenConfig.tokenLabel);
+  token.closeAllSessions();
+  t.throws(() => ring.keyCheckValue(1), { name: 'CmError', code: 'UNAVAILABLE' });
+  t.equal(ring.keyCheckValue(1).toString('hex'), fileRing.keyCheckValue(1).toString('hex'));
+});
+
+for (const mode of ['pool', 'inline'] as const) {
+  t.test(`pool jobs naming a token key give the vectors (${mode} mode)`, async (t) => {
+    const token = Pkcs11Token.open(tokenConfig);
+    const ring = new TokenKeyRing(token, tokenConfig.tokenLabel);
+    const { useThreadToken } = await import('../../workers/crypto/thread-token.js');
+    useThreadToken(token);
+    const pool = new CryptoPool({ threads: 2, mode, pkcs11: tokenConfig });
+    t.teardown(async () => {
+      await pool.close();
+      ring.destroy();
+    });
+    // Many at once: the two threads each use their own session, one call at a time.
+    const rounds = 8;
+    const jobs = Array.from({ length: rounds }, () => vectors.diversification).flat();
+    const answers = await Promise.all(
+      jobs.map((v) =>
+        pool.respond({ alg: v.algorithm, ...ring.cardKeySource(versionOf(v.masterKeyHex)), cardId: v.cardid, challenge: Buffer.from(v.challengeBase64, 'base64') }),
+      ),
+    );
+    answers.forEach((a, i) => t.equal(a.toString('base64'), jobs[i].responseBase64));
+    const keysOut = await Promise.all(vectors.diversification.map((v) => pool.diversify({ alg: v.algorithm, ...ring.cardKeySource(versionOf(v.masterKeyHex)), cardId: v.cardid })));
+    keysOut.forEach((k, i) => t.equal(k.toString('hex'), vectors.diversification[i].diversifiedKeyHex));
+    await t.rejects(pool.diversify({ alg: '3DES', tokenKey: 'cm-master-v99', cardId: vectors.diversification[0].cardid }), { code: 'INTERNAL' }, 'a key the token lacks');
+  });
+}
