@@ -80,6 +80,10 @@ t.test('start-up refusals are one line on standard error', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const pinFile = join(dir, 'pin');
   writeFileSync(pinFile, `${token.pin}\n`, { mode: 0o600 });
+  // The configuration checks that the CA files are readable before anything starts; these
+  // (empty) ones pass that check, and start-up stops at the token, before the CA is read.
+  writeFileSync(join(dir, 'missing-ca.pem'), '');
+  writeFileSync(join(dir, 'missing-ca.key'), '', { mode: 0o600 });
   const base = {
     PATH: process.env.PATH ?? '',
     CM_DATABASE: join(dir, 'cm.sqlite'),
@@ -100,7 +104,7 @@ t.test('start-up refusals are one line on standard error', async (t) => {
     ['an unknown token', { ...tokenVars, CM_PKCS11_TOKEN_LABEL: 'nope', CM_PKCS11_PIN: token.pin }, /no token labelled "nope"/],
     ['a library that does not load', { ...tokenVars, CM_PKCS11_MODULE: join(dir, 'nothing.so'), CM_PKCS11_PIN: token.pin }, /cannot load the PKCS#11 library/],
     ['a token without master keys', { ...tokenVars, CM_PKCS11_TOKEN_LABEL: emptyToken.tokenLabel, CM_PKCS11_PIN_FILE: pinFile }, /holds no cm-master-v<N> keys/],
-    ['a key ring on the token and in CM_MASTER_KEYS', { ...tokenVars, CM_PKCS11_PIN: token.pin, CM_MASTER_KEYS: `1:${MASTER_KEY_V1}` }, /^cm-core: bad configuration: The key ring is on the token/],
+    ['a key ring on the token and in CM_MASTER_KEYS', { ...tokenVars, CM_PKCS11_PIN: token.pin, CM_MASTER_KEYS: `1:${MASTER_KEY_V1}` }, /^cm-core: bad configuration: CM_MASTER_KEYS: the key ring is on the token/],
     ['a PIN and a PIN file', { ...tokenVars, CM_PKCS11_PIN: token.pin, CM_PKCS11_PIN_FILE: pinFile }, /CM_PKCS11_PIN or CM_PKCS11_PIN_FILE, not both/],
     ['a token without a module', { CM_PKCS11_TOKEN_LABEL: 'cm-service', CM_PKCS11_PIN: token.pin }, /CM_PKCS11_MODULE and CM_PKCS11_TOKEN_LABEL must be set together/],
   ];
