@@ -3,11 +3,12 @@
 // the bench knows the token secret and the CA key it measures raw signatures with.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, release, tmpdir, totalmem, type } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSelfSignedCa } from '../core/ca/ca-store.js';
+import { Pkcs11Token } from '../workers/crypto/pkcs11-token.js';
 
 export interface BenchEnvironment {
   dir: string;
@@ -16,6 +17,11 @@ export interface BenchEnvironment {
   caKeyPem: string;
   /** The service's environment; `extra` adds or overrides variables. */
   serviceEnv(extra?: Record<string, string>): Record<string, string | undefined>;
+  /**
+   * The variables that move the same master key and CA key onto a SoftHSM2 token made for this
+   * run (SPEC 13), made on first use; undefined when SoftHSM2 or OpenSC is not installed.
+   */
+  tokenEnv(): Record<string, string> | undefined;
   logFile(name: string): string;
 }
 
@@ -30,6 +36,7 @@ export function prepareEnvironment(options: { logLevel: string }): BenchEnvironm
   writeFileSync(caCert, ca.certPem, { mode: 0o644 });
   writeFileSync(caKey, ca.keyPem, { mode: 0o600 });
 
+  let tokenEnv: Record<string, string> | undefined;
   // Whatever CM_ variables the caller's shell has must not change what is measured.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('CM_')));
   return {
@@ -55,6 +62,41 @@ export function prepareEnvironment(options: { logLevel: string }): BenchEnvironm
       ...extra,
     }),
     logFile: (name) => join(dir, `${name}.log`),
+    tokenEnv: () => (tokenEnv ??= makeToken(dir, masterKey, caKey)),
+  };
+}
+
+const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+const TOKEN_LABEL = 'cm-bench';
+const TOKEN_PIN = '1234';
+
+/** A SoftHSM2 token in the run's folder holding master key version 1 and the CA key. */
+function makeToken(dir: string, masterKeyHex: string, caKeyPath: string): Record<string, string> | undefined {
+  if (!existsSync(SOFTHSM_MODULE) || !existsSync('/usr/bin/pkcs11-tool')) return undefined;
+  const tokens = join(dir, 'softhsm-tokens');
+  mkdirSync(tokens, { mode: 0o700 });
+  const conf = join(dir, 'softhsm2.conf');
+  writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  const env = { ...process.env, SOFTHSM2_CONF: conf };
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', TOKEN_LABEL, '--so-pin', '12345678', '--pin', TOKEN_PIN], { env, stdio: 'ignore' });
+  execFileSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', TOKEN_LABEL, '--login', '--pin', TOKEN_PIN, '--write-object', caKeyPath, '--type', 'privkey', '--label', 'cm-bench-ca', '--usage-sign'], { env, stdio: 'ignore' });
+  // pkcs11-tool cannot import a generic secret: C_CreateObject, in this process (which then keeps
+  // SoftHSM2 initialised on this folder; the bench uses no other).
+  process.env.SOFTHSM2_CONF = conf;
+  const config = { module: SOFTHSM_MODULE, tokenLabel: TOKEN_LABEL, pin: TOKEN_PIN };
+  const token = Pkcs11Token.open(config);
+  try {
+    token.importHmacKey('cm-master-v1', Buffer.from(masterKeyHex, 'hex'));
+  } finally {
+    token.close();
+  }
+  return {
+    SOFTHSM2_CONF: conf,
+    CM_PKCS11_MODULE: config.module,
+    CM_PKCS11_TOKEN_LABEL: config.tokenLabel,
+    CM_PKCS11_PIN: config.pin,
+    CM_MASTER_KEYS: '',
+    CM_CA_KEY: 'pkcs11:object=cm-bench-ca',
   };
 }
 

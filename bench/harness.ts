@@ -64,9 +64,10 @@ export class Bench {
     }
   }
 
-  withService<T>(name: string, crypto: 'pool' | 'inline', work: (child: RunningChild, api: { admin: Api; agent: Api }) => Promise<T>): Promise<T> {
+  /** `extraEnv`: more service variables (the token's, for the rows with keys on a token). */
+  withService<T>(name: string, crypto: 'pool' | 'inline', work: (child: RunningChild, api: { admin: Api; agent: Api }) => Promise<T>, extraEnv: Record<string, string> = {}): Promise<T> {
     progress(`starting ${name} (crypto ${crypto})`);
-    return this.withChild(name, siblingScript('service'), [], this.env.serviceEnv({ CM_CRYPTO_MODE: crypto }), async (child) => {
+    return this.withChild(name, siblingScript('service'), [], this.env.serviceEnv({ CM_CRYPTO_MODE: crypto, ...extraEnv }), async (child) => {
       const url = `http://127.0.0.1:${child.ports.http}`;
       return work(child, { admin: new Api(url, await this.token('admin')), agent: new Api(url, await this.token('agent')) });
     });

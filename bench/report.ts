@@ -13,10 +13,12 @@ export type RowId =
   | 'auditRows'
   | 'auth'
   | 'authInline'
+  | 'authToken'
   | 'pin'
   | 'bindSmall'
   | 'readSmall'
   | 'cert'
+  | 'certToken'
   | 'grpcUnary'
   | 'grpcStream'
   | 'bindLarge'
@@ -48,10 +50,12 @@ export function rowLabels(n: RowLabels): Record<RowId, string> {
     auditRows: 'SQLite audit rows (random cards), a stream batch per commit',
     auth: 'REST authenticationresponse',
     authInline: 'REST authenticationresponse, inline crypto',
+    authToken: 'REST authenticationresponse, master key on SoftHSM2',
     pin: 'REST serverproposedpin (Randomized)',
     bindSmall: `REST bind a card, ${cards(n.smallCards)}`,
     readSmall: `REST read a card, ${cards(n.smallCards)}`,
     cert: 'REST certificatedata (1 RSA-2048 CSR)',
+    certToken: 'REST certificatedata, CA key on SoftHSM2',
     grpcUnary: 'gRPC GetAuthenticationResponse, unary',
     grpcStream: 'gRPC ComputeAuthenticationResponses, stream items',
     bindLarge: `REST bind a card, ${cards(n.largeCards)}`,
@@ -68,10 +72,12 @@ export const ROW_ORDER: readonly RowId[] = [
   'auditRows',
   'auth',
   'authInline',
+  'authToken',
   'pin',
   'bindSmall',
   'readSmall',
   'cert',
+  'certToken',
   'grpcUnary',
   'grpcStream',
   'bindLarge',

@@ -11,6 +11,8 @@ import { machineLine, prepareEnvironment, sourceVersion } from './environment.js
 import { insertFillerCards, type FillerOptions } from './filler.js';
 import { runUnaryLoad } from './grpc-load.js';
 import { Bench, failedRows, progress, splitWarmup } from './harness.js';
+import type { RunningChild } from './processes.js';
+import type { Api } from './api.js';
 import { perSecond } from './load-result.js';
 import { noopClient } from './noop-proto.js';
 import { HelpRequested, parseOptions, USAGE, type Options } from './options.js';
@@ -81,9 +83,10 @@ async function runAll(bench: Bench): Promise<void> {
 
   // CSRs for certificatedata, made before the service runs (RSA key generation is slow).
   const certWarmup = Math.max(1, Math.ceil(p.certificates / 10));
-  if (bench.wants('cert')) progress(`making ${p.certificates + certWarmup} PKCS#10 requests from ${p.csrKeys} RSA-2048 key pairs`);
-  const csrKeys = bench.wants('cert') ? await generateCsrKeys(p.csrKeys) : [];
-  const csrs = Array.from({ length: csrKeys.length ? p.certificates + certWarmup : 0 }, (_, i) => certificateRequest(csrKeys[i % csrKeys.length]!, `Bench card ${i}`));
+  if (bench.wants('cert', 'certToken')) progress(`making ${2 * (p.certificates + certWarmup)} PKCS#10 requests from ${p.csrKeys} RSA-2048 key pairs`);
+  const csrKeys = bench.wants('cert', 'certToken') ? await generateCsrKeys(p.csrKeys) : [];
+  // One set of CSRs for cert, another for certToken.
+  const csrs = Array.from({ length: csrKeys.length ? 2 * (p.certificates + certWarmup) : 0 }, (_, i) => certificateRequest(csrKeys[i % csrKeys.length]!, `Bench card ${i}`));
 
   const challenge = newChallenge();
   let templates = { responses: '', pin: '' };
@@ -110,14 +113,26 @@ async function runAll(bench: Bench): Promise<void> {
     const target = await bench.httpTarget(child);
     // Issue 3: the same route with the crypto handlers inline, on the main thread, in a second
     // service on the same database, measured in turns with the pool service.
-    if (bench.wants('auth', 'authInline')) {
-      await bench.withService('service-inline', 'inline', async (inline) => {
-        await bench.interleaved([
-          { id: 'auth', child, load: authenticationResponseLoad(target, openCards, challenge) },
-          { id: 'authInline', child: inline, load: authenticationResponseLoad(await bench.httpTarget(inline), openCards, challenge) },
-        ]);
-      });
-    }
+    // Issue 13: the same route and cards with the master key on a SoftHSM2 token (a third service,
+    // measured in the same turns), and issuance with the CA key there.
+    const tokenEnv = bench.wants('authToken', 'certToken') ? env.tokenEnv() : undefined;
+    if (bench.wants('authToken', 'certToken') && !tokenEnv) progress('SoftHSM2 or OpenSC is not installed: the token rows are not run');
+    const withTokenService = (work: (tokenChild?: RunningChild) => Promise<void>) =>
+      tokenEnv ? bench.withService('service-token', 'pool', (tokenChild) => work(tokenChild), tokenEnv) : work();
+    await withTokenService(async (tokenChild) => {
+      if (bench.wants('auth', 'authInline', 'authToken')) {
+        await bench.withService('service-inline', 'inline', async (inline) => {
+          await bench.interleaved([
+            { id: 'auth', child, load: authenticationResponseLoad(target, openCards, challenge) },
+            { id: 'authInline', child: inline, load: authenticationResponseLoad(await bench.httpTarget(inline), openCards, challenge) },
+            ...(tokenChild ? [{ id: 'authToken' as const, child: tokenChild, load: authenticationResponseLoad(await bench.httpTarget(tokenChild), openCards, challenge) }] : []),
+          ]);
+        });
+      }
+      if (tokenChild && bench.wants('certToken')) {
+        await measureCertificates(bench, 'certToken', api, tokenChild, templates.responses, csrs.slice(p.certificates + certWarmup));
+      }
+    });
 
     const client = smartcardClient(`127.0.0.1:${child.ports.grpc}`);
     try {
@@ -152,17 +167,7 @@ async function runAll(bench: Bench): Promise<void> {
       }
     }
 
-    if (bench.wants('cert')) {
-      progress(`seeding ${p.certificates + certWarmup} Executing requests with Assigned cards`);
-      const cards = await bindCards(api.agent, await createRequests(api.agent, templates.responses, p.certificates + certWarmup));
-      const [warmupCards, measuredCards] = splitWarmup(cards, certWarmup);
-      await bench.counted(
-        'cert',
-        child,
-        certificateDataLoad(target, warmupCards, csrs.slice(0, certWarmup)),
-        certificateDataLoad(target, measuredCards, csrs.slice(certWarmup)),
-      );
-    }
+    if (bench.wants('cert')) await measureCertificates(bench, 'cert', api, child, templates.responses, csrs.slice(0, p.certificates + certWarmup));
   });
 
   await runScale(bench, filler, bindRequestsForLarge, bindWarmup);
@@ -171,6 +176,16 @@ async function runAll(bench: Bench): Promise<void> {
   progress('the baselines again, to see whether the machine changed speed during the run');
   bench.phase = 'end';
   await measureBaselines(bench, false);
+}
+
+/** certificatedata on `child`: one bound card and one CSR per call, a tenth of them warm-up. */
+async function measureCertificates(bench: Bench, id: 'cert' | 'certToken', api: { agent: Api }, child: RunningChild, templateUuid: string, csrs: string[]): Promise<void> {
+  const warmup = Math.max(1, Math.ceil(bench.profile.certificates / 10));
+  progress(`seeding ${csrs.length} Executing requests with Assigned cards`);
+  const cards = await bindCards(api.agent, await createRequests(api.agent, templateUuid, csrs.length));
+  const [warmupCards, measuredCards] = splitWarmup(cards, warmup);
+  const target = await bench.httpTarget(child);
+  await bench.counted(id, child, certificateDataLoad(target, warmupCards, csrs.slice(0, warmup)), certificateDataLoad(target, measuredCards, csrs.slice(warmup)));
 }
 
 /** The same bind and read scenarios once the database holds the large card population. */

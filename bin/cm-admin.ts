@@ -115,7 +115,8 @@ const COMMANDS: Record<string, Command> = {
       const extras: Extra[] = [
         ...(keyRingFile ? [['key ring', keyRingFile, `${file}.master-keys`, 0o600] satisfies Extra] : []),
         ['CA certificate', ca.certPath, `${file}.ca.crt`, 0o644],
-        ['CA key', ca.keyPath, `${file}.ca.key`, 0o600],
+        // A CA key on the token (pkcs11: URI) is backed up with the token, not here.
+        ...(/^pkcs11:/i.test(ca.keyPath) ? [] : [['CA key', ca.keyPath, `${file}.ca.key`, 0o600] satisfies Extra]),
       ];
       for (const [label, from, to] of extras) {
         if (!existsSync(from)) throw new AdminError(`the ${label} ${from} does not exist`);

@@ -58,7 +58,7 @@ export const CORE_ENV = {
   CM_PKCS11_PIN: custom((pin) => pin, { expected: 'the token\'s user PIN', secret: true }),
   CM_PKCS11_PIN_FILE: fileContent(),
   CM_CA_CERT: readablePath(),
-  CM_CA_KEY: readablePath(),
+  CM_CA_KEY: custom(caKeyPath, { expected: 'a readable PEM file or a pkcs11: URI' }),
   CM_MAX_RESPONSES_PER_REQUEST: integer(32, 0, 1_000_000),
   CM_REQUEST_TTL_HOURS: integer(72, 1, 24 * 365),
   CM_LOG_LEVEL: choice<LogLevel>(LOG_LEVELS, 'info'),
@@ -112,6 +112,12 @@ function pkcs11Of(v: EnvValues<typeof CORE_ENV>): TokenConfig | undefined {
   return v.CM_PKCS11_MODULE && v.CM_PKCS11_TOKEN_LABEL && pin ? { module: v.CM_PKCS11_MODULE, tokenLabel: v.CM_PKCS11_TOKEN_LABEL, pin } : undefined;
 }
 
+/** CM_CA_KEY: a PEM file readable now, or an RFC 7512 URI naming a key on the token (SPEC 13). */
+function caKeyPath(text: string): string {
+  if (!/^pkcs11:/i.test(text)) readablePath().parse(text);
+  return text;
+}
+
 function publicKeyPem(content: Buffer): void {
   if (!content.toString('utf8').includes('-----BEGIN PUBLIC KEY-----')) throw new Error('must name a PEM file holding a PUBLIC KEY');
 }
@@ -130,6 +136,9 @@ function coreRules(embedded: boolean) {
     else if (anyPkcs11 && !pkcs11?.pin) problem('CM_PKCS11_PIN', 'set CM_PKCS11_PIN or CM_PKCS11_PIN_FILE: the token\'s user PIN');
     if (anyPkcs11 && (v.CM_MASTER_KEYS || v.CM_MASTER_KEYS_FILE)) {
       problem('CM_MASTER_KEYS', 'the key ring is on the token (CM_PKCS11_*): unset CM_MASTER_KEYS and CM_MASTER_KEYS_FILE');
+    }
+    if (v.CM_CA_KEY && /^pkcs11:/i.test(v.CM_CA_KEY) && !anyPkcs11) {
+      problem('CM_CA_KEY', 'names a key on a token: set CM_PKCS11_MODULE, CM_PKCS11_TOKEN_LABEL and CM_PKCS11_PIN or CM_PKCS11_PIN_FILE');
     }
     if (!v.CM_CA_CERT !== !v.CM_CA_KEY) problem(v.CM_CA_CERT ? 'CM_CA_KEY' : 'CM_CA_CERT', 'CM_CA_CERT and CM_CA_KEY must be set together');
     if (!embedded) {

@@ -20,7 +20,8 @@ import {
   toDer,
   toPem,
 } from '../../workers/ca/csr.js';
-import { certificateFacts, isoSeconds, normalizeSerialHex, signToBeSigned, wholeSeconds } from '../../workers/ca/issue.js';
+import { certificateFacts, isoSeconds, normalizeSerialHex, signingCaFromPem, signToBeSigned, wholeSeconds } from '../../workers/ca/issue.js';
+import { keyObjectSigner, tokenKeyLabel } from '../../workers/ca/ca-signer.js';
 
 export type LoadCaOptions =
   | {
@@ -104,7 +105,7 @@ export function createSelfSignedCa(options: { commonName?: string; now?: Date; v
       forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.NULL, false, ''),
     ]),
   );
-  const der = signToBeSigned(tbsDer, algorithmDer, privateKey);
+  const der = signToBeSigned(tbsDer, algorithmDer, keyObjectSigner(privateKey, 'RSA'));
   return {
     certPem: toPem('CERTIFICATE', der),
     keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
@@ -153,6 +154,37 @@ function keyUsageByte(value: Buffer | undefined): number | undefined {
   return value.length >= 4 && value[0] === 0x03 ? value[3] : 0;
 }
 
+function fileKeyOf(ca: crypto.X509Certificate, facts: ReturnType<typeof certificateFacts>, keyContent: Buffer | string, names: { certPath: string; keyPath: string }) {
+  const key = readPrivateKey(Buffer.from(keyContent), names.keyPath);
+  let keyInfo;
+  try {
+    keyInfo = describePublicKey(crypto.createPublicKey(key));
+  } catch (err) {
+    throw configError(`${names.keyPath}: ${(err as Error).message}`);
+  }
+  let sameKey = false;
+  try {
+    sameKey = ca.checkPrivateKey(key) && keyInfo.spkiDer.equals(describeSpki(facts.spkiDer).spkiDer);
+  } catch {
+    sameKey = false;
+  }
+  if (!sameKey) {
+    throw configError(`${names.keyPath} does not match the first certificate in ${names.certPath} ("${facts.subjectDn}")`);
+  }
+  return { keyInfo, keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string };
+}
+
+/** The token key the URI names must sign what the certificate's public key verifies (a probe on this thread's session). */
+function tokenKeyOf(certDer: Buffer, uri: string, names: { certPath: string; keyPath: string }) {
+  const facts = certificateFacts(certDer);
+  try {
+    signingCaFromPem(toPem('CERTIFICATE', certDer), uri);
+  } catch (err) {
+    throw configError(`${names.keyPath}: ${(err as Error).message} (the first certificate in ${names.certPath} is "${facts.subjectDn}")`);
+  }
+  return { keyInfo: describeSpki(facts.spkiDer), keyPem: uri };
+}
+
 /**
  * Checks a CA certificate file's content and its key: the key matches the first certificate,
  * that certificate is a CA allowed to sign certificates and CRLs and is not expired, and each
@@ -172,27 +204,13 @@ export function validateCa(
       throw configError(`${names.certPath}: certificate #${i + 1} cannot be parsed`);
     }
   });
-  const key = readPrivateKey(Buffer.from(keyContent), names.keyPath);
-  let keyInfo;
-  try {
-    keyInfo = describePublicKey(crypto.createPublicKey(key));
-  } catch (err) {
-    throw configError(`${names.keyPath}: ${(err as Error).message}`);
-  }
-  if (keyInfo.keyAlgorithm === 'RSA' && keyInfo.keySize < 2048) {
-    throw configError(`${names.keyPath}: an RSA CA key must have at least 2048 bits (it has ${keyInfo.keySize})`);
-  }
-
   const ca = x509[0];
   const facts = certificateFacts(chainDer[0]);
-  let sameKey = false;
-  try {
-    sameKey = ca.checkPrivateKey(key) && keyInfo.spkiDer.equals(describeSpki(facts.spkiDer).spkiDer);
-  } catch {
-    sameKey = false;
-  }
-  if (!sameKey) {
-    throw configError(`${names.keyPath} does not match the first certificate in ${names.certPath} ("${facts.subjectDn}")`);
+  // A key on the token (CM_CA_KEY=pkcs11:object=<label>) stays there: what travels is its URI.
+  const onToken = tokenKeyLabel(String(keyContent)) !== undefined;
+  const { keyInfo, keyPem } = onToken ? tokenKeyOf(chainDer[0], String(keyContent), names) : fileKeyOf(ca, facts, keyContent, names);
+  if (keyInfo.keyAlgorithm === 'RSA' && keyInfo.keySize < 2048) {
+    throw configError(`${names.keyPath}: an RSA CA key must have at least 2048 bits (it has ${keyInfo.keySize})`);
   }
   if (!ca.ca) {
     throw configError(`${names.certPath}: "${facts.subjectDn}" is not a CA certificate (basicConstraints CA:TRUE is missing)`);
@@ -215,7 +233,7 @@ export function validateCa(
 
   return {
     certPem: toPem('CERTIFICATE', chainDer[0]),
-    keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string,
+    keyPem,
     chainDer,
     certDer: chainDer[0],
     subjectDn: facts.subjectDn,
@@ -253,7 +271,7 @@ async function loadFromPaths(certPath: string, keyPath: string, created: boolean
   };
   // One after the other, so that a refusal always names the first file that is missing.
   const certContent = await read(certPath, 'CA certificate');
-  const keyContent = await read(keyPath, 'CA key');
+  const keyContent = tokenKeyLabel(keyPath) === undefined ? await read(keyPath, 'CA key') : keyPath;
   return { ...validateCa(certContent, keyContent, { certPath, keyPath }), created };
 }
 

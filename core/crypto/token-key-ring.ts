@@ -25,6 +25,18 @@ export function tokenKeyVersions(token: Pkcs11Token): number[] {
     .sort((a, b) => a - b);
 }
 
+/**
+ * `cm-admin keyring add` on a token: generates the next version there (a generic secret of 32
+ * bytes, sensitive, never extractable) and answers its number. Running services use it after a
+ * restart; cards keep the version they were diversified with.
+ */
+export function addTokenKeyVersion(token: Pkcs11Token): number {
+  const versions = tokenKeyVersions(token);
+  const next = versions.length ? versions[versions.length - 1] + 1 : 1;
+  token.generateHmacKey(masterKeyLabel(next));
+  return next;
+}
+
 export class TokenKeyRing extends HmacKeyRing {
   readonly #token: Pkcs11Token;
   readonly #versions: number[];

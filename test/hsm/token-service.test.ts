@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vectors from '../../../shared/vectors/card-crypto.json' with { type: 'json' };
+import { addTokenKeyVersion } from '../../core/crypto/token-key-ring.js';
+import { cardIdToBytes, diversifyAdminKey } from '../../workers/crypto/admin-key.js';
 import { Pkcs11Token } from '../../workers/crypto/pkcs11-token.js';
 import { JWT_SECRET, MASTER_KEY_V1 } from '../support/core-harness.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
@@ -73,6 +75,43 @@ t.test('keys, responses and a sealed PIN come from the token; a lost session ans
   t.throws(() => s.core.core.keyRing.keyCheckValue(1), { code: 'UNAVAILABLE' });
   t.equal(s.core.core.keyRing.keyCheckValue(1).length, 8);
   ours.close();
+});
+
+t.test('a version added on the token is used for new cards after a restart; old cards keep theirs', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cm-hsm-rotate-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const NEW_CARD = 'c6bad97c-f97f-4920-8947-be980c98c6b5';
+  type Stack = Awaited<ReturnType<typeof startStack>>;
+  const bind = async (s: Stack, templateId: string, cardid: string) => {
+    const user = await s.as(USERS.user);
+    const req = idOf((await s.http('POST', `${BASE}/requests`, { token: user, body: { profiletemplateuuid: templateId, type: 'Enroll' } })).body);
+    const card = idOf((await s.http('POST', `${BASE}/smartcards`, { token: user, body: { requestid: req, cardid } })).body);
+    return async (s: Stack) => {
+      let res = await s.http('GET', `${BASE}/requests/${req}/smartcards/${card}/diversifiedkey?${q({ cardid })}`, { token: user });
+      for (let i = 0; i < 10 && res.status === 504; i++) res = await s.http('GET', `${BASE}/requests/${req}/smartcards/${card}/diversifiedkey?${q({ cardid })}`, { token: user });
+      t.equal(res.status, 200);
+      return Buffer.from(res.body, 'base64').toString('hex');
+    };
+  };
+  const first = await startStack(tokenEnv, { dir });
+  const admin = await first.as(USERS.admin);
+  const templateId = idOf((await first.http('POST', `${BASE}/profiletemplates`, { token: admin, body: restTemplate({ diversify: true }) })).body);
+  const oldKey = await bind(first, templateId, CARD_ID);
+  await first.close();
+
+  const session = Pkcs11Token.open(token);
+  t.teardown(() => session.close());
+  t.equal(addTokenKeyVersion(session), 2, 'the next version is 2');
+  t.ok(session.hasSecretKey('cm-master-v2'));
+
+  const second = await startStack(tokenEnv, { dir });
+  t.teardown(() => second.close());
+  t.equal(second.core.core.keyRing.newestVersion, 2);
+  const newKey = await bind(second, templateId, NEW_CARD);
+  t.equal(await oldKey(second), vector.diversifiedKeyHex, 'the old card still answers with version 1');
+  const expectedV2 = diversifyAdminKey('3DES', (data) => session.hmacSha256('cm-master-v2', data), cardIdToBytes(NEW_CARD)).toString('hex');
+  t.equal(await newKey(second), expectedV2, 'a new card uses version 2, derived on the token');
+  t.not(expectedV2, vectors.diversification.find((v) => v.algorithm === '3DES' && v.masterKeyHex === MASTER_KEY_V1 && v.cardid === NEW_CARD)!.diversifiedKeyHex);
 });
 
 t.test('start-up refusals are one line on standard error', async (t) => {

@@ -124,5 +124,5 @@ export function buildCrlUnder(ca: SigningCa, input: Omit<BuildCrlInput, 'caCertP
       ),
     ]),
   );
-  return signToBeSigned(Buffer.from(asn1.toDer(tbs).getBytes(), 'latin1'), ca.signatureAlgorithmDer, ca.key);
+  return signToBeSigned(Buffer.from(asn1.toDer(tbs).getBytes(), 'latin1'), ca.signatureAlgorithmDer, ca.signer);
 }

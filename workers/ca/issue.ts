@@ -34,6 +34,8 @@ import {
   readTlv,
   toDer,
 } from './csr.js';
+import { keyObjectSigner, tokenKeyLabel, tokenSigner, type CaSigner } from './ca-signer.js';
+import { CryptoError } from '../crypto/admin-key.js';
 
 const asn1 = forge.asn1;
 const U = asn1.Class.UNIVERSAL;
@@ -382,7 +384,7 @@ export function certificateFacts(der: Uint8Array): CertificateFacts {
 
 export interface SigningCa {
   cert: CertificateFacts;
-  key: crypto.KeyObject;
+  signer: CaSigner;
   keyAlgorithm: KeyAlgorithm;
   /** AlgorithmIdentifier DER of the signatures this CA makes. */
   signatureAlgorithmDer: Buffer;
@@ -427,9 +429,27 @@ export function signingCaFromPem(caCertPem: string, caKeyPem: string): SigningCa
   const certs = pemBlocks(String(caCertPem ?? ''), ['CERTIFICATE']);
   if (certs.length === 0) throw new CaError('CA_CONFIG_INVALID', 'the CA certificate PEM holds no certificate');
   const cert = certificateFacts(certs[0]);
+  const tokenLabel = tokenKeyLabel(String(caKeyPem ?? ''));
+  const signer = tokenLabel === undefined ? pemKeySigner(cert, String(caKeyPem ?? '')) : tokenKeySigner(cert, tokenLabel);
+  const keyAlgorithm = signer.keyAlgorithm;
+  // sha256WithRSAEncryption takes NULL parameters; ecdsa-with-SHA256 takes none (RFC 5758).
+  const signatureAlgorithm =
+    keyAlgorithm === 'RSA' ? seq(oidNode(OID.sha256WithRSA), node(T.NULL, '')) : seq(oidNode(OID.ecdsaSha256));
+  return {
+    cert,
+    signer,
+    keyAlgorithm,
+    signatureAlgorithm,
+    signatureAlgorithmDer: toDer(signatureAlgorithm),
+    issuerNameDer: toDer(cert.subjectNode),
+    authorityKeyIdExtensionDer: extensionDer('2.5.29.35', false, derTlv(0x30, derTlv(0x80, cert.keyIdentifier))),
+  };
+}
+
+function pemKeySigner(cert: CertificateFacts, caKeyPem: string): CaSigner {
   let key: crypto.KeyObject;
   try {
-    key = crypto.createPrivateKey(String(caKeyPem ?? ''));
+    key = crypto.createPrivateKey(caKeyPem);
   } catch {
     // Never echo the key or OpenSSL's message about it.
     throw new CaError('CA_CONFIG_INVALID', 'the CA private key cannot be read (expected an unencrypted PEM key)');
@@ -447,27 +467,35 @@ export function signingCaFromPem(caCertPem: string, caKeyPem: string): SigningCa
   if (!matches) {
     throw new CaError('CA_CONFIG_INVALID', 'the CA private key does not match the CA certificate');
   }
-  // sha256WithRSAEncryption takes NULL parameters; ecdsa-with-SHA256 takes none (RFC 5758).
-  const signatureAlgorithm =
-    keyAlgorithm === 'RSA' ? seq(oidNode(OID.sha256WithRSA), node(T.NULL, '')) : seq(oidNode(OID.ecdsaSha256));
-  return {
-    cert,
-    key,
-    keyAlgorithm,
-    signatureAlgorithm,
-    signatureAlgorithmDer: toDer(signatureAlgorithm),
-    issuerNameDer: toDer(cert.subjectNode),
-    authorityKeyIdExtensionDer: extensionDer('2.5.29.35', false, derTlv(0x30, derTlv(0x80, cert.keyIdentifier))),
-  };
+  return keyObjectSigner(key, keyAlgorithm);
+}
+
+/**
+ * A CA key on the token: a token key cannot be compared with the certificate, so a probe is
+ * signed on the token and verified with the certificate's public key.
+ */
+function tokenKeySigner(cert: CertificateFacts, label: string): CaSigner {
+  let signer: CaSigner;
+  let matches: boolean;
+  try {
+    signer = tokenSigner(label);
+    const probe = crypto.randomBytes(32);
+    const publicKey = crypto.createPublicKey({ key: Buffer.from(cert.spkiDer), format: 'der', type: 'spki' });
+    matches = signer.keyAlgorithm === describeSpki(cert.spkiDer).keyAlgorithm && crypto.verify('sha256', probe, publicKey, signer.sign(probe));
+  } catch (err) {
+    if (err instanceof CryptoError && err.code === 'UNAVAILABLE') throw err;
+    throw new CaError('CA_CONFIG_INVALID', `the CA key "${label}" on the token is not usable: ${(err as Error).message}`);
+  }
+  if (!matches) throw new CaError('CA_CONFIG_INVALID', `the CA key "${label}" on the token does not match the CA certificate`);
+  return signer;
 }
 
 /**
  * SEQUENCE { tbs, signatureAlgorithm, BIT STRING signature }: the shape of a Certificate and
- * of a CertificateList. Signed by OpenSSL through node:crypto; ECDSA signatures come out DER
- * encoded, which is what X.509 wants.
+ * of a CertificateList, signed by the CA's signer (ECDSA signatures DER encoded, as X.509 wants).
  */
-export function signToBeSigned(tbsDer: Buffer, signatureAlgorithmDer: Buffer, key: crypto.KeyObject): Buffer {
-  const signature = crypto.sign('sha256', tbsDer, key);
+export function signToBeSigned(tbsDer: Buffer, signatureAlgorithmDer: Buffer, signer: CaSigner): Buffer {
+  const signature = signer.sign(tbsDer);
   return derTlv(0x30, tbsDer, signatureAlgorithmDer, derTlv(0x03, Buffer.from([0]), signature));
 }
 
@@ -651,7 +679,7 @@ function signCertificateDer(
     body.spkiDer,
     ...(body.extensionsDer.length ? [derTlv(0xa3, derTlv(0x30, ...body.extensionsDer))] : []),
   );
-  return signToBeSigned(tbs, ca.signatureAlgorithmDer, ca.key);
+  return signToBeSigned(tbs, ca.signatureAlgorithmDer, ca.signer);
 }
 
 /** A certificate's contents, all from the caller (the certificate template), never from the CSR. */

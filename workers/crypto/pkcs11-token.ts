@@ -267,7 +267,8 @@ export class Pkcs11Token {
   privateKeyType(label: string): 'RSA' | 'EC' {
     return this.#withSession((session) => {
       const [attr] = this.#lib.C_GetAttributeValue(session, this.#key(session, CKO_PRIVATE_KEY, label), [{ type: CKA_KEY_TYPE }]);
-      const type = attr.value?.readUIntLE(0, attr.value.length);
+      // A CK_ULONG in the platform's byte order and size (8 bytes, little-endian here).
+      const type = attr.value && (attr.value.length === 8 ? Number(attr.value.readBigUInt64LE(0)) : attr.value.readUInt32LE(0));
       if (type === CKK_RSA) return 'RSA';
       if (type === CKK_EC) return 'EC';
       throw new TokenError('TOKEN_FAILED', `the key "${label}" is neither RSA nor EC`);
