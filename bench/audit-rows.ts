@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteStore } from '../core/storage/sqlite.js';
+import { throwawayVault } from '../core/crypto/pin-vault.js';
 import type { AuditEntry } from '../core/domain/types.js';
 import { LatencyRecorder } from './latency.js';
 import type { LoadResult } from './load-result.js';
@@ -16,7 +17,7 @@ const DETAIL = JSON.stringify({ diversified: true, keyVersion: 1, challengeLengt
 
 export async function measureAuditRows(dir: string, seconds: number, batch: number): Promise<LoadResult> {
   const path = join(dir, 'audit-rows.sqlite');
-  const store = new SqliteStore(path);
+  const store = new SqliteStore(path, throwawayVault());
   const latency = new LatencyRecorder();
   const correlationId = randomUUID();
   const callerUuid = randomUUID();

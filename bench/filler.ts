@@ -10,6 +10,7 @@ import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { RequestFlags, RequestStatus, RequestType, SmartcardFlags, SmartcardStatus } from '../core/domain/enums.js';
 import { NIL_UUID } from '../core/domain/types.js';
 import { SqliteStore } from '../core/storage/sqlite.js';
+import { throwawayVault } from '../core/crypto/pin-vault.js';
 
 export interface FillerOptions {
   templateUuid: string;
@@ -41,7 +42,7 @@ const uuidV7From = (ms: string) => {
 /** Writes `count` finished enrolments; returns a sample of the new cards' uuids. */
 export async function insertFillerCards(databasePath: string, count: number, options: FillerOptions): Promise<string[]> {
   // Creates or migrates the schema exactly as the service would.
-  await new SqliteStore(databasePath).close();
+  await new SqliteStore(databasePath, throwawayVault()).close();
 
   const db = new Database(databasePath);
   try {

@@ -13,7 +13,7 @@ import { loadOrCreateKeyRingFile, type MasterKeyRing } from './crypto/key-ring.j
 import { TokenKeyRing } from './crypto/token-key-ring.js';
 import { Pkcs11Token } from '../workers/crypto/pkcs11-token.js';
 import { useThreadToken } from '../workers/crypto/thread-token.js';
-import { KeyRingPinVault } from './crypto/pin-vault.js';
+import { KeyRingVault } from './crypto/pin-vault.js';
 import { CryptoPool } from './crypto/pool.js';
 import { createDomain, type Domain } from './domain/index.js';
 import { createCoreServer } from './grpc/server.js';
@@ -55,7 +55,7 @@ function loadKeyRing(config: CoreConfig, embedded: boolean, token: Pkcs11Token |
 export async function startCore(config: CoreConfig, options: { log: Logger; embedded: boolean }): Promise<RunningCore> {
   const { log, embedded } = options;
   const metrics = new CoreMetrics();
-  const store = new SqliteStore(config.database, metrics.store);
+  let store: SqliteStore | undefined;
   let pool: CryptoPool | undefined;
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   let keyRing: MasterKeyRing | undefined;
@@ -65,7 +65,10 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     token = config.pkcs11 && Pkcs11Token.open(config.pkcs11);
     if (token) useThreadToken(token);
     const ring = (keyRing = loadKeyRing(config, embedded, token));
-    const missing = (await store.read.smartcards.keyVersionsInUse()).filter((v) => !ring.has(v));
+    // The key ring first: the store seals and opens templates' default admin keys with it.
+    const vault = new KeyRingVault(ring);
+    const db = (store = new SqliteStore(config.database, vault, metrics.store));
+    const missing = (await db.read.smartcards.keyVersionsInUse()).filter((v) => !ring.has(v));
     if (missing.length) {
       throw new ConfigError('CM_MASTER_KEYS', `smart cards use master key version(s) ${missing.join(', ')}, which the key ring lacks`);
     }
@@ -87,14 +90,14 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     metrics.watchPool(workers, config.workers);
     const domain = createDomain({
       ca: poolCertificateAuthority(ca, workers, config.publicUrl),
-      store,
+      store: db,
       crypto: workers,
       keys: ring,
-      vault: new KeyRingPinVault(ring),
+      vault,
       maxResponsesPerRequest: config.maxResponsesPerRequest,
       requestTtlHours: config.requestTtlHours,
     });
-    const server = createCoreServer({ domain, verifier, log, metrics, tls: config.tls, caCertificateDer: ca.certDer });
+    const server = createCoreServer({ domain, verifier, log, metrics, tls: config.tls, caCertificateDer: ca.certDer, streams: config.streams, rateLimitPerMinute: config.rateLimitPerMinute });
     const port = await server.listen(config.grpcHost, config.grpcPort);
     // The embedded default shows these on the gateway's /metrics instead.
     if (!embedded && config.metrics) {
@@ -118,7 +121,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
     return {
       port,
       domain,
-      store,
+      store: db,
       keyRing: ring,
       metrics,
       metricsPort: metricsServer?.port,
@@ -128,13 +131,13 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
         await metricsServer?.close();
         await server.close();
         await workers.close();
-        await store.close();
+        await db.close();
         keyRing?.destroy();
       },
     };
   } catch (err) {
     await pool?.close();
-    await store.close();
+    await store?.close();
     keyRing?.destroy();
     token?.close();
     throw err;

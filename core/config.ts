@@ -65,6 +65,9 @@ export const CORE_ENV = {
   CM_ALLOW_INSECURE: flag(),
   CM_METRICS_HOST: host(),
   CM_METRICS_PORT: port(),
+  CM_STREAM_IDLE_SECONDS: integer(300, 1, 86_400),
+  CM_MAX_STREAMS_PER_CALLER: integer(8, 1, 10_000),
+  CM_RATE_LIMIT: integer(0, 0, 1_000_000),
 };
 
 export interface CoreConfig {
@@ -95,6 +98,10 @@ export interface CoreConfig {
   ca?: { certPath: string; keyPath: string };
   maxResponsesPerRequest: number;
   requestTtlHours: number;
+  /** The batch stream's bounds (issue 9): CM_STREAM_IDLE_SECONDS, CM_MAX_STREAMS_PER_CALLER. */
+  streams: { idleSeconds: number; maxPerCaller: number };
+  /** CM_RATE_LIMIT: key and PIN calls per minute per verified caller; 0 = no limit. */
+  rateLimitPerMinute: number;
   logLevel: LogLevel;
   allowInsecure: boolean;
   /** Where a core run on its own serves Prometheus /metrics (SPEC 11); undefined = no listener. */
@@ -188,6 +195,8 @@ export function loadCoreConfig(env: Env = process.env, options: { embedded: bool
     requestTtlHours: v.CM_REQUEST_TTL_HOURS,
     logLevel: v.CM_LOG_LEVEL,
     allowInsecure: v.CM_ALLOW_INSECURE,
+    streams: { idleSeconds: v.CM_STREAM_IDLE_SECONDS, maxPerCaller: v.CM_MAX_STREAMS_PER_CALLER },
+    rateLimitPerMinute: v.CM_RATE_LIMIT,
     metrics: v.CM_METRICS_PORT === undefined ? undefined : { host: v.CM_METRICS_HOST ?? v.CM_GRPC_HOST, port: v.CM_METRICS_PORT },
   };
 }

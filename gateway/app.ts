@@ -1,14 +1,14 @@
 // The gateway as a Fastify plugin (`gatewayApp`) and the one function that builds a ready-to-
 // listen instance around it (`buildGateway`), used by server.ts and the embedded entry point.
 // Order matters: the shared plugins (correlation id, drain, errors, bodies, authentication,
-// rate limit, metrics, OpenAPI) come before the routes they apply to.
+// metrics, OpenAPI) come before the routes they apply to.
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { GatewayConfig } from './config.js';
 import { createCoreClient, type CoreClient } from './core-client.js';
 import { parseQueryString } from './conventions/querystring.js';
-import { addValueFormats, formatValidationErrors } from './conventions/validation.js';
+import { formatValidationErrors, validatorCompiler } from './conventions/validation.js';
 import { createGatewayLogger } from './logging.js';
 import authentication from './plugins/authentication.js';
 import core from './plugins/core.js';
@@ -19,7 +19,6 @@ import errorHandler, { answerClientError, answerFrameworkError } from './plugins
 import jsonBody, { BODY_LIMIT_BYTES } from './plugins/json-body.js';
 import metrics from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
-import rateLimit from './plugins/rate-limit.js';
 import audit from './routes/audit/index.js';
 import certificates from './routes/certificates/index.js';
 import crl from './routes/crl/index.js';
@@ -38,12 +37,12 @@ export interface GatewayAppOptions {
 }
 
 export const gatewayApp = sharedPlugin<GatewayAppOptions>('cm-gateway', async (fastify, { config, coreClient, coreMetrics }) => {
+  fastify.setValidatorCompiler(validatorCompiler());
   await fastify.register(correlationId);
   await fastify.register(drain);
   await fastify.register(errorHandler);
   await fastify.register(jsonBody);
   await fastify.register(authentication);
-  await fastify.register(rateLimit, { limitPerMinute: config.rateLimitPerMinute });
   await fastify.register(metrics, { include: coreMetrics ? [coreMetrics] : [] });
   await fastify.register(openapi, { publicUrl: config.publicUrl });
   await fastify.register(
@@ -76,7 +75,6 @@ export function gatewayFastifyOptions(logger: Logger): FastifyServerOptions {
       maxParamLength: 200,
       querystringParser: parseQueryString,
     },
-    ajv: { plugins: [addValueFormats] },
     schemaErrorFormatter: formatValidationErrors,
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError(logger),

@@ -11,7 +11,6 @@ import {
   flag,
   host,
   httpUrl,
-  integer,
   isLoopbackHost,
   port,
   readEnv,
@@ -36,8 +35,6 @@ export interface GatewayConfig {
   coreAddress: string;
   tls?: TlsMaterial;
   logLevel: LogLevel;
-  /** Requests per minute per caller on the key and PIN routes; undefined = no limit. */
-  rateLimitPerMinute?: number;
   allowInsecure: boolean;
   /** The public base URL of the service, shown as the server of the OpenAPI document. */
   publicUrl: string;
@@ -53,7 +50,6 @@ export const GATEWAY_ENV = {
   CM_CORE_ADDRESS: custom(coreAddress, { expected: 'a core address' }),
   ...TLS_ENV,
   CM_LOG_LEVEL: choice<LogLevel>(LOG_LEVELS, 'info'),
-  CM_RATE_LIMIT: { ...integer(undefined, 0, 999_999_999), expected: 'a whole number of requests per minute' },
   CM_ALLOW_INSECURE: flag(),
   CM_PUBLIC_URL: httpUrl(),
 };
@@ -79,7 +75,6 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     coreAddress: v.CM_CORE_ADDRESS ?? '127.0.0.1:50051',
     tls,
     logLevel: v.CM_LOG_LEVEL,
-    rateLimitPerMinute: v.CM_RATE_LIMIT || undefined,
     allowInsecure: v.CM_ALLOW_INSECURE,
     publicUrl: v.CM_PUBLIC_URL ?? `${tls ? 'https' : 'http'}://${shownHost}:${v.CM_HTTP_PORT}`,
     coreDeadlineMs: CORE_DEADLINE_MS,

@@ -109,7 +109,9 @@ export function fromServiceError(error: grpc.ServiceError): HttpError {
     : details !== ''
       ? details.slice(0, 1000)
       : (DEFAULT_MESSAGES[status] ?? GATEWAY_ERRORS.INVALID_ARGUMENT.message);
-  return { status, code, message, headers: challengeHeaders(status), internal };
+  const retryAfter = error.metadata.get('retry-after')[0];
+  const retry = status === 429 && typeof retryAfter === 'string' && /^\d{1,6}$/.test(retryAfter) ? { 'retry-after': retryAfter } : undefined;
+  return { status, code, message, headers: { ...challengeHeaders(status), ...retry }, internal };
 }
 
 /** The HTTP answer to anything that reached the error handler. */

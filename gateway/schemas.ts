@@ -25,6 +25,14 @@ export const uriSchema = {
 
 export const guidSchema = { type: 'string', format: 'guid' } as const;
 
+/**
+ * An enumeration in a body (SPEC 2): its name (the format checks it) or its number (the route's
+ * `read` checks it); any other JSON type is a 400, never coerced.
+ */
+export function enumSchema<F extends string>(format: F, description?: string) {
+  return { type: ['string', 'integer'], format, ...(description ? { description } : {}) } as const;
+}
+
 /** Params schema of routes whose path parameters are all GUIDs. */
 export function guidParams(...names: string[]) {
   return {

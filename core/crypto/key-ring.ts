@@ -5,10 +5,12 @@ import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rena
 import { createHmac, randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { inspect } from 'node:util';
+import type { ErrorCode } from '../errors.js';
 import { kbkdfHmacSha256 } from '../../workers/crypto/admin-key.js';
 import { derivePinDataKey } from '../../workers/crypto/pin-seal.js';
 
-export type KeyRingErrorCode = 'KEY_RING_INVALID' | 'KEY_VERSION_MISSING';
+/** Rows of the core's error table (core/errors.ts). */
+export type KeyRingErrorCode = Extract<ErrorCode, 'KEY_RING_INVALID' | 'KEY_VERSION_MISSING'>;
 
 export class KeyRingError extends Error {
   readonly code: KeyRingErrorCode;

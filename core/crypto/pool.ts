@@ -48,9 +48,9 @@ interface Pending {
 
 const CM_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
 
-// Worker codes that are also core codes pass through (INVALID_ARGUMENT, WEAK_KEY, ...); the rest
-// (INVALID_KEY, SEAL_INVALID) are faults of ours and reach clients as INTERNAL, the precise code
-// kept in `cause` for the log.
+// Worker codes are rows of the core's error table and pass through; the faults of ours among
+// them (INVALID_KEY, SEAL_INVALID) reach clients as INTERNAL (grpc/status.ts), the worker's
+// error kept in `cause` for the log. Anything else is INTERNAL.
 function toCmError(code: string, message: string): CmError {
   const cmCode = (CM_CODES.has(code) ? code : 'INTERNAL') as ErrorCode;
   return new CmError(cmCode, message, { cause: new CryptoError(code as CryptoError['code'], message) });

@@ -1,6 +1,7 @@
 // Requests (SPEC 5.2, 6): creation under the template's workflow policy, approval by distinct
 // approvers, and the request state machine, with the card effects completion and abandonment have.
 
+import type { Caller } from '../auth/caller.js';
 import { CmError, forbidden, invalidArgument, invalidTransition, notFound, wrongState } from '../errors.js';
 import type { Repositories, Store } from '../storage/repository.js';
 import { auditEntry, type CallContext, type Clock } from './context.js';
@@ -17,7 +18,8 @@ import {
 import { newUuid, parseGuid, requireGuid } from './ids.js';
 import { operationsAllowedOn } from './lifecycle.js';
 import { mayApprove, mayExecute, mayInitiate, maySeeRequest, maySeeTemplate, policyFor } from './policy.js';
-import type { DataCollectionValue, ProfileTemplate, Request, RequestRecord } from './types.js';
+import { maySeeCard } from './smartcards.js';
+import type { DataCollectionValue, ProfileTemplate, Request, RequestRecord, SmartcardRecord } from './types.js';
 import { NIL_UUID, UNSET_TIMESTAMP } from './types.js';
 
 export interface CreateRequestInput {
@@ -87,7 +89,9 @@ export class RequestService {
       let card;
       if (cardId) {
         card = await tx.smartcards.get(cardId);
-        if (!card || card.assignedUserUuid !== target) {
+        // A card the caller may neither see nor act on is answered as one that does not exist
+        // (issue 9): the answer must not tell whose card it is.
+        if (!card || card.assignedUserUuid !== target || !(await this.mayNameCard(tx, caller, card, input.type))) {
           throw invalidArgument('smartcard must be a card assigned to the target user.');
         }
         if (templateUuid && templateUuid !== card.profileTemplateUuid) {
@@ -255,6 +259,13 @@ export class RequestService {
     // A completion refused because the card was retired still commits the request as Failed.
     if (failure) throw failure;
     return result;
+  }
+
+  /** Whether the caller may see the card, or may initiate this request type on its template for its user. */
+  private async mayNameCard(tx: Repositories, caller: Caller, card: SmartcardRecord, type: number): Promise<boolean> {
+    if (await maySeeCard(tx, caller, card)) return true;
+    const template = await tx.templates.get(card.profileTemplateUuid);
+    return template !== undefined && mayInitiate(caller, template, type, card.assignedUserUuid);
   }
 
   /** Moves the request to Completed, or returns why not after marking it Failed. */

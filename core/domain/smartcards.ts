@@ -1,6 +1,7 @@
 // Smart cards (SPEC 5.1, 6, 7): binding a card to a request, reading it, and moving it through
 // its life by the requests that may do so.
 
+import type { Caller } from '../auth/caller.js';
 import { CmError, forbidden, invalidArgument, invalidTransition, notFound, wrongState } from '../errors.js';
 import type { Repositories, Store } from '../storage/repository.js';
 import { auditEntry, type CallContext, type Clock } from './context.js';
@@ -55,6 +56,14 @@ export async function visibleRequest(tx: Repositories, ctx: CallContext, request
   const template = request && (await tx.templates.get(request.profileTemplateUuid));
   if (!request || !template || !maySeeRequest(ctx.caller, template, request)) throw notFound('The request');
   return { request, template };
+}
+
+/** A card is visible to its user, administrators, and whoever may see a request naming it. */
+export async function maySeeCard(repos: Repositories, caller: Caller, card: SmartcardRecord): Promise<boolean> {
+  if (caller.isAdmin || card.assignedUserUuid === caller.userUuid) return true;
+  const template = await repos.templates.get(card.profileTemplateUuid);
+  const requests = await repos.requests.listByCard(card.uuid);
+  return requests.some((r) => maySeeRequest(caller, template, r));
 }
 
 /** The card named by `cardUuid`, when it is the request's new or old card; 404 otherwise. */
@@ -176,14 +185,14 @@ export class SmartcardService {
 
   async get(ctx: CallContext, uuid: string): Promise<SmartcardRecord> {
     const card = await this.store.read.smartcards.get(requireGuid(uuid, 'The smart card id'));
-    if (!card || !(await this.maySeeCard(ctx, card))) throw notFound('The smart card');
+    if (!card || !(await maySeeCard(this.store.read, ctx.caller, card))) throw notFound('The smart card');
     return card;
   }
 
   /** The newest card record with this cardid. */
   async find(ctx: CallContext, cardIdText: string): Promise<SmartcardRecord> {
     const card = await this.store.read.smartcards.findNewestByCardId(cardIdHex(requireGuid(cardIdText, 'cardid')));
-    if (!card || !(await this.maySeeCard(ctx, card))) throw notFound('The smart card');
+    if (!card || !(await maySeeCard(this.store.read, ctx.caller, card))) throw notFound('The smart card');
     return card;
   }
 
@@ -219,13 +228,5 @@ export class SmartcardService {
     const template = await this.store.read.templates.get(card.profileTemplateUuid);
     if (!template) return [];
     return operationsAllowedOn(card.status).filter((t) => mayInitiate(ctx.caller, template, t, card.assignedUserUuid));
-  }
-
-  /** A card is visible to its user, administrators, and whoever may see a request naming it. */
-  private async maySeeCard(ctx: CallContext, card: SmartcardRecord): Promise<boolean> {
-    if (ctx.caller.isAdmin || card.assignedUserUuid === ctx.caller.userUuid) return true;
-    const template = await this.store.read.templates.get(card.profileTemplateUuid);
-    const requests = await this.store.read.requests.listByCard(card.uuid);
-    return requests.some((r) => maySeeRequest(ctx.caller, template, r));
   }
 }

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { isCorrelationId } from '../../common/formats.js';
 import type { Logger } from 'pino';
+import type { CallerRateLimit } from '../auth/rate-limit.js';
 import type { TokenVerifier } from '../auth/token.js';
 import type { CallContext } from '../domain/context.js';
 import type { CoreMetrics } from '../metrics.js';
@@ -19,6 +20,8 @@ export interface CallEdge {
   verifier: TokenVerifier;
   log: Logger;
   metrics?: CoreMetrics;
+  /** CM_RATE_LIMIT on the key and PIN calls, by verified caller. */
+  rateLimit: CallerRateLimit;
 }
 
 /**
@@ -79,6 +82,18 @@ export function unary<Req, Res>(
         },
       );
   };
+}
+
+/** A unary RPC that hands out key material or a PIN: counted against the caller's CM_RATE_LIMIT first. */
+export function keyRelease<Req, Res>(
+  edge: CallEdge,
+  method: string,
+  handler: (request: Req, ctx: CallContext) => Promise<unknown>,
+): grpc.handleUnaryCall<Req, Res> {
+  return unary(edge, method, async (request: Req, ctx) => {
+    await edge.rateLimit.take(ctx.caller, method);
+    return handler(request, ctx);
+  });
 }
 
 /** For the few RPCs served without a token (the CRL). */

@@ -7,9 +7,11 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { ListenError } from '../../common/listen-error.js';
 import { loadCmProto } from '../../proto/load.js';
+import { CallerRateLimit } from '../auth/rate-limit.js';
 import type { TokenVerifier } from '../auth/token.js';
 import type { Domain } from '../domain/index.js';
 import type { CoreMetrics } from '../metrics.js';
+import { DEFAULT_STREAM_LIMITS, StreamRegistry, type StreamLimits } from './batch.js';
 import { certificateHandlers } from './certificates.js';
 import { addReflection } from './reflection.js';
 import { auditHandlers, profileTemplateHandlers, requestHandlers, smartcardHandlers } from './services.js';
@@ -30,6 +32,10 @@ export interface CoreServerOptions {
   /** The issuing CA's certificate, DER, served by GetCaCertificate. */
   caCertificateDer: Buffer;
   tls?: { certPem: Buffer; keyPem: Buffer; caPem?: Buffer };
+  /** Bounds of the batch stream (batch.ts); DEFAULT_STREAM_LIMITS when absent. */
+  streams?: StreamLimits;
+  /** CM_RATE_LIMIT: key and PIN calls per minute per caller; 0 or absent = none. */
+  rateLimitPerMinute?: number;
 }
 
 export interface CoreServer {
@@ -50,7 +56,7 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
     debug: (...args: unknown[]) => options.log.debug({ grpc: format(...args) }, 'grpc-js'),
   });
   const { proto } = loadCmProto();
-  const edge = { verifier: options.verifier, log: options.log, metrics: options.metrics };
+  const edge = { verifier: options.verifier, log: options.log, metrics: options.metrics, rateLimit: new CallerRateLimit(options.rateLimitPerMinute ?? 0) };
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
     'grpc.keepalive_permit_without_calls': 1,
@@ -58,7 +64,7 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
   const v1 = proto.cm.v1;
   server.addService(v1.ProfileTemplateService.service, profileTemplateHandlers(edge, options.domain));
   server.addService(v1.RequestService.service, requestHandlers(edge, options.domain));
-  server.addService(v1.SmartcardService.service, smartcardHandlers(edge, options.domain));
+  server.addService(v1.SmartcardService.service, smartcardHandlers(edge, options.domain, new StreamRegistry(options.streams ?? DEFAULT_STREAM_LIMITS)));
   server.addService(v1.CertificateService.service, certificateHandlers(edge, options.domain, options.caCertificateDer));
   server.addService(v1.AuditService.service, auditHandlers(edge, options.domain));
 

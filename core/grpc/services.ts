@@ -9,8 +9,8 @@ import type { Domain } from '../domain/index.js';
 import { publicRequest } from '../domain/requests.js';
 import { publicSmartcard } from '../domain/smartcards.js';
 import type { TemplateInput } from '../domain/template-input.js';
-import { unary, type CallEdge } from './call.js';
-import { batchAuthenticationResponses } from './batch.js';
+import { keyRelease, unary, type CallEdge } from './call.js';
+import { batchAuthenticationResponses, type StreamRegistry } from './batch.js';
 
 const created = (kind: string, uuid: string, isNew = true) => ({ uuid, uri: `api/v1.0/${kind}/${uuid}`, created: isNew });
 
@@ -61,7 +61,7 @@ export function requestHandlers(edge: CallEdge, d: Domain): RequestServiceHandle
   };
 }
 
-export function smartcardHandlers(edge: CallEdge, d: Domain): SmartcardServiceHandlers {
+export function smartcardHandlers(edge: CallEdge, d: Domain, streams: StreamRegistry): SmartcardServiceHandlers {
   return {
     AssignSmartcard: unary(edge, 'AssignSmartcard', async (req, ctx) => {
       const { card, created: isNew } = await d.smartcards.assign(ctx, { requestId: req.requestId, cardId: req.cardId, atr: req.atr });
@@ -75,19 +75,19 @@ export function smartcardHandlers(edge: CallEdge, d: Domain): SmartcardServiceHa
     ListSmartcardOperations: unary(edge, 'ListSmartcardOperations', async (req, ctx) => ({
       operations: await d.smartcards.operations(ctx, req.uuid),
     })),
-    GetAuthenticationResponse: unary(edge, 'GetAuthenticationResponse', async (req, ctx) => ({
+    GetAuthenticationResponse: keyRelease(edge, 'GetAuthenticationResponse', async (req, ctx) => ({
       value: await d.cardSecrets.authenticationResponse(ctx, req),
       present: true,
     })),
-    GetDiversifiedKey: unary(edge, 'GetDiversifiedKey', async (req, ctx) => ({
+    GetDiversifiedKey: keyRelease(edge, 'GetDiversifiedKey', async (req, ctx) => ({
       value: await d.cardSecrets.diversifiedKey(ctx, req),
       present: true,
     })),
-    GetServerProposedPin: unary(edge, 'GetServerProposedPin', async (req, ctx) => {
+    GetServerProposedPin: keyRelease(edge, 'GetServerProposedPin', async (req, ctx) => {
       const pin = await d.cardSecrets.serverProposedPin(ctx, req);
       return { value: pin ?? '', present: pin !== undefined };
     }),
-    ComputeAuthenticationResponses: (call) => batchAuthenticationResponses(edge, d, call),
+    ComputeAuthenticationResponses: (call) => batchAuthenticationResponses(edge, d, streams, call),
   };
 }
 

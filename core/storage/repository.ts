@@ -117,6 +117,23 @@ export interface CertificateRepository {
   bumpCrlNumber(): Promise<void>;
 }
 
+/** A secret sealed under a key ring version (AES-256-GCM; the bytes base64). */
+export interface SealedSecret {
+  keyVersion: number;
+  sealed: string;
+}
+
+/**
+ * Seals templates' `DefaultAdminKeyHex` for storage (issue 9, SPEC 8: no secret stored in clear),
+ * the template Uuid as associated data. A store writes template bodies with
+ * `encodeTemplate` and reads them with `decodeTemplate` (storage/template-codec.ts), and at
+ * start-up seals any body written before this existed (`sealClearTemplates`).
+ */
+export interface TemplateSecrets {
+  sealAdminKey(templateUuid: string, keyHex: string): SealedSecret;
+  openAdminKey(templateUuid: string, secret: SealedSecret): string;
+}
+
 export interface Repositories {
   templates: TemplateRepository;
   requests: RequestRepository;

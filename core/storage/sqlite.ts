@@ -15,7 +15,8 @@ import type {
 } from '../domain/types.js';
 import { WalCheckpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
-import type { AuditFilter, Repositories, RequestFilter, RequestPatch, Store, StoreObserver } from './repository.js';
+import type { AuditFilter, Repositories, RequestFilter, RequestPatch, Store, StoreObserver, TemplateSecrets } from './repository.js';
+import { decodeTemplate, encodeTemplate, sealedBodyOf } from './template-codec.js';
 
 type Row = Record<string, unknown>;
 
@@ -130,7 +131,7 @@ function deepFreeze<T>(value: T): T {
  * rows only, while a body the writer reads may belong to a transaction that rolls back, and its
  * version number could later be committed with another body.
  */
-function repositoriesOn(db: Database.Database, templateCache: TemplateCache, fillsCache: boolean, onAuditRows: (n: number) => void = () => {}): Repositories {
+function repositoriesOn(db: Database.Database, templateCache: TemplateCache, fillsCache: boolean, secrets: TemplateSecrets, onAuditRows: (n: number) => void = () => {}): Repositories {
   const s = new Statements(db);
 
   const requestFromRow = (row: Row, withApprovals = true): RequestRecord => ({
@@ -181,23 +182,23 @@ function repositoriesOn(db: Database.Database, templateCache: TemplateCache, fil
         if (!row) return undefined;
         if (row.body === null && hit) return hit.template;
         // Shared between callers: frozen so that no caller can change another's copy.
-        const template = deepFreeze(JSON.parse(row.body as string) as ProfileTemplate);
+        const template = deepFreeze(decodeTemplate(row.body as string, secrets));
         if (fillsCache) templateCache.set(uuid, { version: row.version as number, template });
         return template;
       },
       async list() {
         return (s.get('SELECT body FROM profile_templates ORDER BY name, uuid').all() as Row[]).map(
-          (row) => JSON.parse(row.body as string) as ProfileTemplate,
+          (row) => decodeTemplate(row.body as string, secrets),
         );
       },
       async insert(t) {
         s.get('INSERT INTO profile_templates (uuid, name, version, body) VALUES (?, ?, ?, ?)').run(
-          t.uuid, t.name, t.version, JSON.stringify(t),
+          t.uuid, t.name, t.version, encodeTemplate(t, secrets),
         );
       },
       async update(t) {
         s.get('UPDATE profile_templates SET name = ?, version = ?, body = ? WHERE uuid = ?').run(
-          t.name, t.version, JSON.stringify(t), t.uuid,
+          t.name, t.version, encodeTemplate(t, secrets), t.uuid,
         );
       },
       async delete(uuid) {
@@ -518,6 +519,18 @@ export async function backupSqliteFile(path: string, file: string): Promise<void
   }
 }
 
+/** Seals the default admin keys of template bodies written before they were sealed (issue 9); idempotent. */
+function sealClearTemplates(db: Database.Database, secrets: TemplateSecrets): void {
+  const rows = db.prepare('SELECT uuid, body FROM profile_templates').all() as Row[];
+  const update = db.prepare('UPDATE profile_templates SET body = ? WHERE uuid = ?');
+  db.transaction(() => {
+    for (const row of rows) {
+      const sealed = sealedBodyOf(row.body as string, secrets);
+      if (sealed !== undefined) update.run(sealed, row.uuid);
+    }
+  })();
+}
+
 interface PendingUnit {
   work: (tx: Repositories) => Promise<unknown>;
   resolve: (value: unknown) => void;
@@ -556,7 +569,8 @@ export class SqliteStore implements Store {
   /** Audit rows written by the kept units of the group commit under way. */
   private groupAuditRows = 0;
 
-  constructor(path: string, private readonly observer?: StoreObserver) {
+  /** `secrets` seals the templates' default admin keys (template-codec.ts). */
+  constructor(path: string, secrets: TemplateSecrets, private readonly observer?: StoreObserver) {
     createPrivately(path);
     this.writer = new Database(path);
     this.writer.pragma('journal_mode = WAL');
@@ -570,12 +584,13 @@ export class SqliteStore implements Store {
     this.writer.pragma('wal_autocheckpoint = 20000');
     this.writer.pragma('journal_size_limit = 67108864');
     migrate(this.writer);
+    sealClearTemplates(this.writer, secrets);
     const templateCache: TemplateCache = new Map();
-    this.writes = repositoriesOn(this.writer, templateCache, false, (n) => (this.groupAuditRows += n));
+    this.writes = repositoriesOn(this.writer, templateCache, false, secrets, (n) => (this.groupAuditRows += n));
     this.reader = new Database(path, { readonly: true });
     this.reader.pragma('busy_timeout = 5000');
     this.reader.pragma(`cache_size = -${READER_CACHE_KIB}`);
-    this.read = repositoriesOn(this.reader, templateCache, true);
+    this.read = repositoriesOn(this.reader, templateCache, true, secrets);
     this.checkpointer = new WalCheckpointer(path, (work) => this.holdWrites(work));
     this.control = {
       begin: this.writer.prepare('BEGIN IMMEDIATE'),

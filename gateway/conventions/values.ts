@@ -54,6 +54,16 @@ export const base64: ValueFormat<string> = {
   },
 };
 
+/** A whole number written as text (SPEC 2: `priority` may be a numeric string); 32-bit. */
+export const wholeNumber: ValueFormat<number> = {
+  description: 'a whole number',
+  parse(text) {
+    if (!/^\s*-?\d{1,10}\s*$/.test(text)) return undefined;
+    const value = Number(text);
+    return value >= -(2 ** 31) && value < 2 ** 31 ? value : undefined;
+  },
+};
+
 export const bool: ValueFormat<boolean> = {
   description: 'true or false',
   parse(text) {
@@ -85,6 +95,7 @@ export const VALUE_FORMATS: Readonly<Record<string, ValueFormat<unknown>>> = {
   atr,
   base64,
   boolean: bool,
+  wholenumber: wholeNumber,
   adminkeyalgorithm: adminKeyAlgorithm,
   ...Object.fromEntries(ENUM_TABLES.map((table) => [table.name, enumFormat(table)])),
 };

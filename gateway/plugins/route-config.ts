@@ -3,7 +3,7 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Served without a token (health, metrics, OpenAPI, CRL). Routes need a token by default. */
     public?: boolean;
-    /** Hands out key material or a PIN: rate-limited per caller, never cached. */
+    /** Hands out key material or a PIN: never cached (the core rate-limits it per caller). */
     secret?: boolean;
     /** The operation's name in the OpenAPI document (the gRPC method's, where there is one). */
     operationId?: string;

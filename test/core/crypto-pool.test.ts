@@ -115,7 +115,7 @@ for (const mode of ['pool', 'inline'] as const) {
         'ok',
         'INVALID_ARGUMENT',
         'ok',
-        'INTERNAL', // a key of the wrong length is our fault, not the client's
+        'INVALID_KEY', // a key of the wrong length is our fault, answered INTERNAL at the edge (grpc/status.ts)
         'INVALID_ARGUMENT',
         'INVALID_ARGUMENT',
         'INVALID_ARGUMENT',

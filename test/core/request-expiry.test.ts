@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { makeCaller } from '../../core/auth/caller.js';
 import { SqliteStore } from '../../core/storage/sqlite.js';
+import { throwawayVault } from '../../core/crypto/pin-vault.js';
 import { RequestService, NO_EFFECTS } from '../../core/domain/requests.js';
 import { SmartcardService } from '../../core/domain/smartcards.js';
 import { ProfileTemplateService } from '../../core/domain/templates.js';
@@ -15,7 +16,7 @@ import { USERS } from '../support/fixtures.js';
 /** A store in a temp folder, the services on a clock the test moves (TTL 72 h), and a self-service Enroll template. */
 async function setup(t: Test) {
   const dir = mkdtempSync(join(tmpdir(), 'cm-ttl-'));
-  const store = new SqliteStore(join(dir, 'cm.sqlite'));
+  const store = new SqliteStore(join(dir, 'cm.sqlite'), throwawayVault());
   t.teardown(async () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

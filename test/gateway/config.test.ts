@@ -15,7 +15,6 @@ t.test('defaults', async (t) => {
     coreAddress: '127.0.0.1:50051',
     tls: undefined,
     logLevel: 'info',
-    rateLimitPerMinute: undefined,
     allowInsecure: false,
     publicUrl: 'http://127.0.0.1:8080',
     coreDeadlineMs: 10_000,
@@ -33,7 +32,6 @@ t.test('every variable', async (t) => {
     CM_TLS_KEY: join(folder, 'key.pem'),
     CM_TLS_CA: join(folder, 'ca.pem'),
     CM_LOG_LEVEL: 'DEBUG',
-    CM_RATE_LIMIT: '30',
     CM_PUBLIC_URL: 'https://cm.example.org/',
   });
   t.equal(config.httpHost, '0.0.0.0');
@@ -43,9 +41,7 @@ t.test('every variable', async (t) => {
   t.equal(config.tls?.key.toString(), 'key.pem');
   t.equal(config.tls?.ca?.toString(), 'ca.pem');
   t.equal(config.logLevel, 'debug');
-  t.equal(config.rateLimitPerMinute, 30);
   t.equal(config.publicUrl, 'https://cm.example.org');
-  t.equal(loadGatewayConfig({ CM_RATE_LIMIT: '0' }).rateLimitPerMinute, undefined, '0 = no limit');
   t.equal(loadGatewayConfig({ CM_HTTP_HOST: '::1', CM_HTTP_PORT: '0' }).publicUrl, 'http://[::1]:0');
 });
 
@@ -66,9 +62,7 @@ t.test('bad values name their variable', async (t) => {
     [{ CM_CORE_ADDRESS: '10.0.0.1:1,[::1]:2' }, 'CM_CORE_ADDRESS', /only IPv4 or only IPv6/],
     [{ CM_TLS_CERT: '/nonexistent/cert.pem' }, 'CM_TLS_CERT', /cannot read/],
     [{ CM_LOG_LEVEL: 'loud' }, 'CM_LOG_LEVEL', /not one of/],
-    [{ CM_RATE_LIMIT: 'fast' }, 'CM_RATE_LIMIT', /whole number/],
     [{ CM_LOG_LEVEL: 'Debug,info' }, 'CM_LOG_LEVEL', /not one of/],
-    [{ CM_RATE_LIMIT: '-1' }, 'CM_RATE_LIMIT', /whole number/],
     [{ CM_ALLOW_INSECURE: 'maybe' }, 'CM_ALLOW_INSECURE', /not a flag/],
     [{ CM_PUBLIC_URL: 'not a url' }, 'CM_PUBLIC_URL', /not a URL/],
     [{ CM_PUBLIC_URL: 'ftp://cm' }, 'CM_PUBLIC_URL', /http or https/],

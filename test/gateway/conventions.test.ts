@@ -6,7 +6,6 @@ import { REQUEST_STATUS, REQUEST_TYPE, SMARTCARD_STATUS, restName } from '../../
 import { parseQueryString } from '../../gateway/conventions/querystring.js';
 import { atr, base64, bool, cardId, guid, hex, read, readOptional } from '../../gateway/conventions/values.js';
 import { redactUrl } from '../../gateway/logging.js';
-import { createRateLimiter } from '../../gateway/plugins/rate-limit.js';
 
 t.test('enum names come from the proto enums', async (t) => {
   t.equal(restName(SMARTCARD_STATUS, 3), 'Active');
@@ -77,14 +76,3 @@ t.test('secret query values are redacted from logged URLs', async (t) => {
   t.equal(redactUrl('/x?cardid=1'), '/x?cardid=1');
 });
 
-t.test('the rate limiter: a bucket of N per caller, refilled at N per minute', async (t) => {
-  const limiter = createRateLimiter(2);
-  t.same(limiter.take('a', 0), { allowed: true });
-  t.same(limiter.take('a', 0), { allowed: true });
-  t.same(limiter.take('a', 0), { allowed: false, retryAfterSeconds: 30 });
-  t.same(limiter.take('b', 0), { allowed: true }, 'another caller');
-  t.same(limiter.take('a', 30_000), { allowed: true }, 'one back after half a minute');
-  limiter.prune(10 * 60_000);
-  t.same(limiter.take('a', 10 * 60_000), { allowed: true });
-  t.same(limiter.take('a', 10 * 60_000), { allowed: true }, 'a pruned caller starts full');
-});

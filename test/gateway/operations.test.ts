@@ -114,24 +114,6 @@ t.test('operations', async (t) => {
   });
 });
 
-t.test('CM_RATE_LIMIT: per caller, on key and PIN routes only', async (t) => {
-  const gateway = await startTestGateway({ rateLimitPerMinute: 2 });
-  t.teardown(() => gateway.close());
-  gateway.core.answer('GetAuthenticationResponse', { reply: { value: 'F0Zudm4wPLY=', present: true } });
-  gateway.core.answer('GetSmartcard', { reply: {} });
-  const statuses: number[] = [];
-  for (let i = 0; i < 3; i++) statuses.push((await call(gateway, KEY_PATH)).status);
-  t.same(statuses, [200, 200, 429]);
-  const limited = await call(gateway, KEY_PATH);
-  t.match(limited.json, { Code: 'RATE_LIMITED', CorrelationId: String });
-  t.match(limited.headers.get('retry-after'), /^\d+$/);
-  const other = await call(gateway, KEY_PATH, { headers: { authorization: 'Bearer another.caller.token' } });
-  t.equal(other.status, 200, 'another caller has a bucket of its own');
-  const notKey = await call(gateway, `${BASE}/smartcards/${SMARTCARD}`);
-  t.equal(notKey.status, 200, 'other routes are not limited');
-  t.equal(gateway.core.callsTo('GetAuthenticationResponse').length, 3);
-});
-
 t.test('close(): finishes the request in flight, then refuses and closes the channel', async (t) => {
   const gateway = await startTestGateway();
   gateway.core.answer('GetSmartcard', { reply: { uuid: SMARTCARD }, delayMs: 300 });

@@ -183,7 +183,8 @@ t.test('request routes', async (t) => {
       [{ type: 99 }, /type must be a RequestType name/],
       [{}, /type is required/],
       [{ type: 'Enroll', target: 'me' }, /target must be a GUID/],
-      [{ type: 'Enroll', priority: 'high' }, /priority must be of type integer/],
+      [{ type: 'Enroll', priority: 'high' }, /priority must be a whole number/],
+      [{ type: 'Enroll', priority: [3] }, /priority must be of type integer or string/],
       [{ type: 'Enroll', datacollection: { city: 'x' } }, /datacollection must be an array/],
       [{ type: 'Enroll', datacollection: '[{"city": ' }, /not valid JSON/],
       [{ type: 'Enroll', datacollection: [{ a: '1', b: '2' }] }, /datacollection\[0\]/],
@@ -469,7 +470,7 @@ t.test('profile template routes', async (t) => {
           enroll: {
             Enabled: true,
             SelfServiceEnabled: true,
-            ApprovalsNeeded: '1',
+            ApprovalsNeeded: 1,
             AuthorizedApprovers: ['group:managers'],
             DataCollection: [{ NAME: 'City', Required: true }],
           },

@@ -5,7 +5,7 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import vectors from '../../../shared/vectors/card-crypto.json' with { type: 'json' };
 import { KeyRing } from '../../core/crypto/key-ring.js';
-import { KeyRingPinVault } from '../../core/crypto/pin-vault.js';
+import { KeyRingVault } from '../../core/crypto/pin-vault.js';
 import { CryptoPool } from '../../core/crypto/pool.js';
 import { TokenKeyRing } from '../../core/crypto/token-key-ring.js';
 import { cardIdToBytes, computeChallengeResponse, diversifyAdminKey } from '../../workers/crypto/admin-key.js';
@@ -64,8 +64,8 @@ t.test('an empty token is refused as a key ring', async (t) => {
 
 t.test('PINs sealed with the file ring open with the token ring; legacy-sealed PINs open with the file ring', async (t) => {
   const token = Pkcs11Token.open(tokenConfig);
-  const tokenVault = new KeyRingPinVault(new TokenKeyRing(token, tokenConfig.tokenLabel));
-  const fileVault = new KeyRingPinVault(fileRing);
+  const tokenVault = new KeyRingVault(new TokenKeyRing(token, tokenConfig.tokenLabel));
+  const fileVault = new KeyRingVault(fileRing);
   t.teardown(() => token.close());
   const card = 'bc88f13f-83ba-4037-8262-46eba1291c6e';
   t.equal(tokenVault.open(2, card, fileVault.seal(2, card, '48213579')), '48213579');

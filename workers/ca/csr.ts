@@ -11,6 +11,7 @@
  */
 import crypto from 'node:crypto';
 import forge from 'node-forge';
+import type { ErrorCode } from '../../core/errors.js';
 
 const asn1 = forge.asn1;
 
@@ -19,7 +20,7 @@ const asn1 = forge.asn1;
 // ---------------------------------------------------------------------------------------------
 
 /** Stable codes; INVALID_ARGUMENT maps to HTTP 400 (SPEC 9). */
-export type CaErrorCode = 'INVALID_ARGUMENT' | 'CA_CONFIG_INVALID' | 'INTERNAL';
+export type CaErrorCode = Extract<ErrorCode, 'INVALID_ARGUMENT' | 'CA_CONFIG_INVALID' | 'INTERNAL'>;
 
 /**
  * A coded error. Messages are written for a person and never carry key material.

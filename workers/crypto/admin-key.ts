@@ -1,18 +1,21 @@
 // Card admin-key cryptography of SPEC section 8: challenge-response and per-card key
 // diversification. Pure functions of bytes; nothing here keeps state or logs.
 import { createCipheriv, createHmac } from 'node:crypto';
+import type { ErrorCode } from '../../core/errors.js';
 
 export type AdminKeyAlgorithm = '3DES' | 'AES128' | 'AES192' | 'AES256';
 
 // The codes every card-crypto function may throw. Messages name the problem, never a value,
 // because the value may be key material.
-export type CryptoErrorCode =
+export type CryptoErrorCode = Extract<
+  ErrorCode,
   | 'INVALID_ARGUMENT' // caller input: challenge size, cardid syntax, PIN policy, unknown algorithm
   | 'INVALID_KEY' // a key of the wrong length: a configuration or storage fault, not user input
   | 'WEAK_KEY' // a diversified 3DES key whose three parts are not pairwise different
   | 'SEAL_INVALID' // a sealed PIN that fails authentication (tampered, wrong card, wrong key)
   | 'UNAVAILABLE' // the pool is closed or its worker died
-  | 'INTERNAL';
+  | 'INTERNAL'
+>;
 
 export class CryptoError extends Error {
   readonly code: CryptoErrorCode;

@@ -8,6 +8,8 @@ const TAG_BYTES = 16;
 const KEY_BYTES = 32;
 /** The label of the key ring's data key that seals PINs (MasterKeyRing.dataKey). */
 export const PIN_DATA_KEY_LABEL = 'MIMCM-PIN-SEAL';
+/** The label of the key ring's data key that seals templates' default admin keys (issue 9). */
+export const ADMIN_KEY_DATA_KEY_LABEL = 'MIMCM-ADMINKEY-SEAL';
 // The HKDF info of the data key PINs were sealed under before keys could live on a token.
 const LEGACY_PIN_DATA_KEY_INFO = 'MIMCM-PIN-SEAL';
 
@@ -24,7 +26,7 @@ export function derivePinDataKey(masterKey32: Uint8Array): Buffer {
   return Buffer.from(hkdfSync('sha256', masterKey32, Buffer.alloc(0), LEGACY_PIN_DATA_KEY_INFO, KEY_BYTES));
 }
 
-/** nonce (12) || ciphertext || tag (16). A fresh random nonce per seal. */
+/** nonce (12) || ciphertext || tag (16). A fresh random nonce per seal. Any text (a PIN, a key's hex) bound to a GUID. */
 export function sealPin(dataKey: Uint8Array, cardUuid: string, pin: string): Buffer {
   assertKeyLength(dataKey, 'a PIN data key');
   // The card's 16 GUID bytes rather than its text, so case and braces cannot change the binding.

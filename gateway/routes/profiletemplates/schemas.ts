@@ -1,6 +1,6 @@
 // JSON schemas of the profile template routes (SPEC 5.3 to 5.6): output in PascalCase, input in
 // lower case (body keys are lower-cased before validation).
-import { guidSchema } from '../../schemas.js';
+import { enumSchema, guidSchema } from '../../schemas.js';
 
 const principals = { type: 'array', items: { type: 'string' }, description: 'user:<guid> or group:<name>' } as const;
 
@@ -122,13 +122,13 @@ const smartcardConfigurationInput = {
   properties: {
     defaultadminkeyhex: { type: ['string', 'null'], format: 'hex' },
     diversifyadminkey: { type: 'boolean' },
-    userpinoption: { type: 'string', format: 'UserPinOption' },
+    userpinoption: enumSchema('UserPinOption'),
     userpinpolicy: {
       type: 'object',
       properties: {
         minlength: { type: 'integer', minimum: 0 },
         maxlength: { type: 'integer', minimum: 0 },
-        characterset: { type: 'string', format: 'PinCharacterSet' },
+        characterset: enumSchema('PinCharacterSet'),
         serverpinlength: { type: 'integer', minimum: 0 },
       },
     },

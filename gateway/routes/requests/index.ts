@@ -1,7 +1,7 @@
 // Request routes (SPEC 7): each the twin of one RequestService RPC.
 import type { FastifyInstance } from 'fastify';
 import { REQUEST_STATUS, REQUEST_TYPE } from '../../conventions/enums.js';
-import { enumFormat, guid, read, readOptional } from '../../conventions/values.js';
+import { enumFormat, guid, read, readOptional, wholeNumber } from '../../conventions/values.js';
 import { created, pascal, pascalList, registerRpcRoutes, rpcRoute } from '../../rpc-route.js';
 import { arrayOf, uriSchema } from '../../schemas.js';
 import { readDataCollection } from './data-collection.js';
@@ -33,7 +33,7 @@ export const requestRoutes = [
       target: readOptional(guid, body.target, 'target', ''),
       dataCollection: readDataCollection(body.datacollection),
       comment: (body.comment as string | undefined) ?? '',
-      priority: (body.priority as number | undefined) ?? 0,
+      priority: readOptional(wholeNumber, body.priority, 'priority', 0),
       smartcard: readOptional(guid, body.smartcard, 'smartcard', ''),
     }),
     reply: created('requests'),

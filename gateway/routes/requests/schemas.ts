@@ -1,5 +1,5 @@
 // JSON schemas of the request routes (SPEC 5.2, 7).
-import { guidParams, guidSchema } from '../../schemas.js';
+import { enumSchema, guidParams, guidSchema } from '../../schemas.js';
 
 export const requestSchema = {
   type: 'object',
@@ -46,14 +46,14 @@ export const createBody = {
   type: 'object',
   properties: {
     profiletemplateuuid: { ...guidSchema, description: "The template; may be left out when smartcard is given (the card's template)" },
-    type: { type: 'string', format: 'RequestType', description: 'A RequestType name (Enroll, Unblock, ...) or number' },
+    type: enumSchema('RequestType', 'A RequestType name (Enroll, Unblock, ...) or number'),
     target: { ...guidSchema, description: 'The target user; the caller when absent' },
     datacollection: {
       description:
         'An array of {"Name","Value"}, an array of one-key objects ([{"city":"seattle"}]), or a string holding JSON of either',
     },
     comment: { type: 'string' },
-    priority: { type: 'integer', description: 'A number or numeric string' },
+    priority: { type: ['integer', 'string'], format: 'wholenumber', minimum: -2147483648, maximum: 2147483647, description: 'A number or numeric string' },
     smartcard: { ...guidSchema, description: 'The Uuid of the card the request acts on' },
   },
   required: ['type'],
@@ -70,7 +70,7 @@ export const listQuery = {
 export const updateBody = {
   type: 'object',
   properties: {
-    status: { type: 'string', format: 'RequestStatus', description: 'Approved, Denied, Completed, Canceled or Abandoned' },
+    status: enumSchema('RequestStatus', 'Approved, Denied, Completed, Canceled or Abandoned'),
     comment: { type: 'string' },
   },
   required: ['status'],

@@ -1,6 +1,6 @@
 // JSON schemas of the smart card routes. Input names are lower case (bodies and query names are
 // lower-cased before validation); output names are the PascalCase of SPEC 5.1.
-import { guidParams, guidSchema } from '../../schemas.js';
+import { enumSchema, guidParams, guidSchema } from '../../schemas.js';
 
 export const smartcardSchema = {
   type: 'object',
@@ -35,7 +35,7 @@ export const assignBody = {
 export const statusBody = {
   type: 'object',
   properties: {
-    status: { type: 'string', format: 'SmartcardStatus', description: 'A SmartcardStatus name or number' },
+    status: enumSchema('SmartcardStatus', 'A SmartcardStatus name or number'),
   },
   required: ['status'],
 } as const;
