@@ -56,13 +56,17 @@ export interface WindowCpu {
   serverSeconds?: number;
 }
 
-/** Starts a measured window for the bench process and the server `serverPid`; call the result at its end. */
-export function cpuWindow(serverPid: number): () => WindowCpu {
-  const pids = [process.pid, serverPid];
+/**
+ * Starts a measured window for the bench process and the server's processes (`serverPids`: one,
+ * or a core and a gateway-and-core for the rows of two cores); call the result at its end.
+ */
+export function cpuWindow(serverPids: readonly number[]): () => WindowCpu {
+  const pids = [process.pid, ...serverPids];
   const before = cpuSnapshot(pids);
-  const serverBefore = processTicks(serverPid);
+  const serverTicks = () => serverPids.reduce((sum, pid) => sum + processTicks(pid), 0);
+  const serverBefore = serverTicks();
   return () => ({
     otherCores: otherCpuCores(before, cpuSnapshot(pids)),
-    serverSeconds: (processTicks(serverPid) - serverBefore) / TICKS_PER_SECOND,
+    serverSeconds: (serverTicks() - serverBefore) / TICKS_PER_SECOND,
   });
 }

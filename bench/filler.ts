@@ -131,3 +131,13 @@ export async function insertFillerCards(databasePath: string, count: number, opt
     }
   }
 }
+
+/** A consistent copy of a SQLite database that a service has open (VACUUM INTO reads one snapshot). */
+export function copySqliteDatabase(from: string, to: string): void {
+  const db = new Database(from, { readonly: true, fileMustExist: true });
+  try {
+    db.prepare('VACUUM INTO ?').run(to);
+  } finally {
+    db.close();
+  }
+}

@@ -64,8 +64,13 @@ export class Bench {
     }
   }
 
-  /** `extraEnv`: more service variables (the token's, for the rows with keys on a token). */
-  withService<T>(name: string, crypto: 'pool' | 'inline', work: (child: RunningChild, api: { admin: Api; agent: Api }) => Promise<T>, extraEnv: Record<string, string> = {}): Promise<T> {
+  /** `extraEnv`: more service variables (the token's; a database of its own). */
+  withService<T>(
+    name: string,
+    crypto: 'pool' | 'inline',
+    work: (child: RunningChild, api: { admin: Api; agent: Api }) => Promise<T>,
+    extraEnv: Record<string, string> = {},
+  ): Promise<T> {
     progress(`starting ${name} (crypto ${crypto})`);
     return this.withChild(name, siblingScript('service'), [], this.env.serviceEnv({ CM_CRYPTO_MODE: crypto, ...extraEnv }), async (child) => {
       const url = `http://127.0.0.1:${child.ports.http}`;
@@ -86,7 +91,7 @@ export class Bench {
     if (!this.wants(id)) return;
     if (this.profile.warmupSeconds > 0) await run(this.profile.warmupSeconds);
     child.rss.resetWindow();
-    const cpu = cpuWindow(child.pid);
+    const cpu = cpuWindow(serverPids(child));
     const result = await run(this.profile.seconds);
     this.record(id, result, child.rss.windowPeakBytes, cpu());
   }
@@ -122,7 +127,7 @@ export class Bench {
       for (const [i, v] of wanted.entries()) {
         const t = totals[i]!;
         v.child.rss.resetWindow();
-        const window = cpuWindow(v.child.pid);
+        const window = cpuWindow(serverPids(v.child));
         const r = await runHttpLoad({ ...v.load, durationSeconds: slice, latency: t.latency });
         const cpu = window();
         t.otherCpuSeconds += (cpu.otherCores ?? 0) * r.seconds;
@@ -155,7 +160,7 @@ export class Bench {
     progress(`${id}: ${warmup.amount} warm-up operations, ${measured.amount} measured`);
     if ((warmup.amount ?? 0) > 0) await runHttpLoad(warmup);
     child.rss.resetWindow();
-    const cpu = cpuWindow(child.pid);
+    const cpu = cpuWindow(serverPids(child));
     const result = await runHttpLoad(measured);
     this.record(id, result, child.rss.windowPeakBytes, cpu());
   }
@@ -166,6 +171,8 @@ export class Bench {
     progress(`${id}${this.phase === 'end' ? ' (again)' : ''}: ${describeRate(result)}${otherCpu === undefined ? '' : `, other processes ${(otherCpu * 100).toFixed(0)}% CPU`}`);
   }
 }
+
+const serverPids = (child: RunningChild) => [child.pid, ...(child.alsoPids ?? [])];
 
 /** Splits a list into its first `warmup` items, for the warm-up, and the measured rest. */
 export function splitWarmup<T>(items: readonly T[], warmup: number): [T[], T[]] {

@@ -85,7 +85,8 @@ export const USAGE = `usage: node dist/bench/run.js [--smoke] [--seconds N] [--o
   --smoke         a few seconds: every scenario, tiny (what CI runs)
   --seconds N     the measured window of each timed scenario (default 10, smoke 1)
   --only ROWS     measure only these rows, e.g. auth,bindSmall (ids: hello noop grpcNoop sign1 sign2
-                  auditRows auth authInline authToken pin bindSmall readSmall cert certToken grpcUnary grpcStream bindLarge readLarge)
+                  auditRows auth authInline authToken pin bindSmall readSmall cert certToken grpcUnary grpcStream bindLarge readLarge
+                  pgAuth1 pgBind1 pgRead1 pgAuth2 pgBind2 pgRead2: PostgreSQL, one core and two cores)
   --json FILE     also write every figure to FILE as JSON
   --cpu-prof DIR  run the server processes with node --cpu-prof, profiles into DIR
   --heap-snapshot DIR  each server process writes a heap snapshot into DIR before it stops

@@ -75,6 +75,8 @@ export function stopOnSignal(close: () => Promise<void>): void {
 export interface RunningChild {
   name: string;
   pid: number;
+  /** Other processes whose CPU counts as the server's (a second core behind this child's gateway). */
+  alsoPids?: readonly number[];
   ports: Ports;
   rss: RssSampler;
   /** RSS right after start-up, before any load. */

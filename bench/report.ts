@@ -22,7 +22,13 @@ export type RowId =
   | 'grpcUnary'
   | 'grpcStream'
   | 'bindLarge'
-  | 'readLarge';
+  | 'readLarge'
+  | 'pgAuth1'
+  | 'pgBind1'
+  | 'pgRead1'
+  | 'pgAuth2'
+  | 'pgBind2'
+  | 'pgRead2';
 
 export interface Measurement {
   result: LoadResult;
@@ -60,6 +66,12 @@ export function rowLabels(n: RowLabels): Record<RowId, string> {
     grpcStream: 'gRPC ComputeAuthenticationResponses, stream items',
     bindLarge: `REST bind a card, ${cards(n.largeCards)}`,
     readLarge: `REST read a card, ${cards(n.largeCards)}`,
+    pgAuth1: 'PostgreSQL, 1 core: REST authenticationresponse',
+    pgBind1: 'PostgreSQL, 1 core: REST bind a card',
+    pgRead1: 'PostgreSQL, 1 core: REST read a card',
+    pgAuth2: 'PostgreSQL, 2 cores, 1 gateway: REST authenticationresponse',
+    pgBind2: 'PostgreSQL, 2 cores, 1 gateway: REST bind a card',
+    pgRead2: 'PostgreSQL, 2 cores, 1 gateway: REST read a card',
   };
 }
 
@@ -82,6 +94,12 @@ export const ROW_ORDER: readonly RowId[] = [
   'grpcStream',
   'bindLarge',
   'readLarge',
+  'pgAuth1',
+  'pgBind1',
+  'pgRead1',
+  'pgAuth2',
+  'pgBind2',
+  'pgRead2',
 ];
 
 /** Rows that are not requests to a server, so a ratio to the HTTP baselines means nothing. */

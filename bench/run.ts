@@ -5,21 +5,20 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { PEOPLE, benchTemplate, bindCards, createRequests, newChallenge, type BoundCard } from './api.js';
+import { PEOPLE, benchTemplate, bindCards, createRequests, newChallenge, type Api, type BoundCard } from './api.js';
 import { certificateRequest, generateCsrKeys } from './csr.js';
 import { machineLine, prepareEnvironment, sourceVersion } from './environment.js';
-import { insertFillerCards, type FillerOptions } from './filler.js';
+import { copySqliteDatabase, insertFillerCards, type FillerOptions } from './filler.js';
 import { runUnaryLoad } from './grpc-load.js';
 import { Bench, failedRows, progress, splitWarmup } from './harness.js';
-import type { RunningChild } from './processes.js';
-import type { Api } from './api.js';
 import { perSecond } from './load-result.js';
 import { noopClient } from './noop-proto.js';
 import { HelpRequested, parseOptions, USAGE, type Options } from './options.js';
-import { siblingScript } from './processes.js';
+import { siblingScript, type RunningChild } from './processes.js';
+import { startPostgres } from './postgres-cluster.js';
 import { measureRawSignatures } from './raw-sign.js';
 import { measureAuditRows } from './audit-rows.js';
-import { evaluateTargets, formatDrift, formatHistograms, formatMemory, formatTable, formatTargets, ROW_ORDER, rowLabels } from './report.js';
+import { evaluateTargets, formatDrift, formatHistograms, formatMemory, formatTable, formatTargets, ROW_ORDER, rowLabels, type RowId } from './report.js';
 import {
   authenticationResponseLoad,
   bindCardLoad,
@@ -112,25 +111,39 @@ async function runAll(bench: Bench): Promise<void> {
   await bench.withService('service-pool', 'pool', async (child, api) => {
     const target = await bench.httpTarget(child);
     // Issue 3: the same route with the crypto handlers inline, on the main thread, in a second
-    // service on the same database, measured in turns with the pool service.
+    // service on a copy of the database (a SQLite database serves one core), measured in turns
+    // with the pool service.
     // Issue 13: the same route and cards with the master key on a SoftHSM2 token (a third service,
-    // measured in the same turns), and issuance with the CA key there.
+    // on a copy of its own, measured in the same turns), and issuance with the CA key there.
+    const copyOfDatabase = (name: string) => {
+      const copy = env.databasePath.replace(/\.sqlite$/, `-${name}.sqlite`);
+      copySqliteDatabase(env.databasePath, copy);
+      return { CM_DATABASE: copy };
+    };
     const tokenEnv = bench.wants('authToken', 'certToken') ? env.tokenEnv() : undefined;
     if (bench.wants('authToken', 'certToken') && !tokenEnv) progress('SoftHSM2 or OpenSC is not installed: the token rows are not run');
-    const withTokenService = (work: (tokenChild?: RunningChild) => Promise<void>) =>
-      tokenEnv ? bench.withService('service-token', 'pool', (tokenChild) => work(tokenChild), tokenEnv) : work();
-    await withTokenService(async (tokenChild) => {
+    const withTokenService = (work: (token?: { child: RunningChild; api: { agent: Api } }) => Promise<void>) =>
+      tokenEnv
+        ? bench.withService('service-token', 'pool', (tokenChild, tokenApi) => work({ child: tokenChild, api: tokenApi }), { ...tokenEnv, ...copyOfDatabase('token') })
+        : work();
+    await withTokenService(async (token) => {
+      const tokenChild = token?.child;
       if (bench.wants('auth', 'authInline', 'authToken')) {
-        await bench.withService('service-inline', 'inline', async (inline) => {
-          await bench.interleaved([
-            { id: 'auth', child, load: authenticationResponseLoad(target, openCards, challenge) },
-            { id: 'authInline', child: inline, load: authenticationResponseLoad(await bench.httpTarget(inline), openCards, challenge) },
-            ...(tokenChild ? [{ id: 'authToken' as const, child: tokenChild, load: authenticationResponseLoad(await bench.httpTarget(tokenChild), openCards, challenge) }] : []),
-          ]);
-        });
+        await bench.withService(
+          'service-inline',
+          'inline',
+          async (inline) => {
+            await bench.interleaved([
+              { id: 'auth', child, load: authenticationResponseLoad(target, openCards, challenge) },
+              { id: 'authInline', child: inline, load: authenticationResponseLoad(await bench.httpTarget(inline), openCards, challenge) },
+              ...(tokenChild ? [{ id: 'authToken' as const, child: tokenChild, load: authenticationResponseLoad(await bench.httpTarget(tokenChild), openCards, challenge) }] : []),
+            ]);
+          },
+          copyOfDatabase('inline'),
+        );
       }
-      if (tokenChild && bench.wants('certToken')) {
-        await measureCertificates(bench, 'certToken', api, tokenChild, templates.responses, csrs.slice(p.certificates + certWarmup));
+      if (token && bench.wants('certToken')) {
+        await measureCertificates(bench, 'certToken', token.api, token.child, templates.responses, csrs.slice(p.certificates + certWarmup));
       }
     });
 
@@ -171,11 +184,64 @@ async function runAll(bench: Bench): Promise<void> {
   });
 
   await runScale(bench, filler, bindRequestsForLarge, bindWarmup);
+  await runPostgres(bench, challenge);
 
   // The machine's speed can change during a run (these are shared VMs): the baselines again.
   progress('the baselines again, to see whether the machine changed speed during the run');
   bench.phase = 'end';
   await measureBaselines(bench, false);
+}
+
+/**
+ * The authenticationresponse, bind and read scenarios on PostgreSQL (a throwaway cluster, fsync
+ * on, in a database of its own): one core (the same service process as the SQLite rows), then two
+ * cores behind one gateway (that service's gateway balancing over its own core and a second core
+ * process; the server CPU is both processes'). PostgreSQL's own processes count as other processes.
+ */
+async function runPostgres(bench: Bench, challenge: string): Promise<void> {
+  const rows = { one: { auth: 'pgAuth1', bind: 'pgBind1', read: 'pgRead1' }, two: { auth: 'pgAuth2', bind: 'pgBind2', read: 'pgRead2' } } as const;
+  if (!bench.wants(...Object.values(rows.one), ...Object.values(rows.two))) return;
+  progress('starting a throwaway PostgreSQL cluster (fsync on)');
+  const cluster = await startPostgres({ fsync: true });
+  try {
+    const pg = { CM_DATABASE: await cluster.createDatabase() };
+    if (bench.wants(...Object.values(rows.one))) {
+      await bench.withService('service-pg', 'pool', (child, api) => postgresRows(bench, child, api, challenge, rows.one), pg);
+    }
+    if (bench.wants(...Object.values(rows.two))) {
+      await bench.withChild('core-pg', siblingScript('service'), [], bench.env.serviceEnv({ ...pg, CM_BENCH_ROLE: 'core' }), (second) =>
+        bench.withService(
+          'service-pg-2',
+          'pool',
+          (child, api) => postgresRows(bench, { ...child, alsoPids: [second.pid] }, api, challenge, rows.two),
+          { ...pg, CM_BENCH_MORE_CORES: `127.0.0.1:${second.ports.grpc}` },
+        ),
+      );
+    }
+  } finally {
+    cluster.close();
+  }
+}
+
+async function postgresRows(
+  bench: Bench,
+  child: RunningChild,
+  api: { admin: Api; agent: Api },
+  challenge: string,
+  ids: { auth: RowId; bind: RowId; read: RowId },
+): Promise<void> {
+  const p = bench.profile;
+  const target = await bench.httpTarget(child);
+  progress(`seeding ${p.openRequests} open requests with bound cards on PostgreSQL`);
+  const template = await api.admin.create('/profiletemplates', benchTemplate('Bench on PostgreSQL: 3DES, diversified admin keys', 'ServerDistributed'));
+  const open = await bindCards(api.agent, await createRequests(api.agent, template, p.openRequests));
+  await bench.timedHttp(ids.auth, child, authenticationResponseLoad(target, open, challenge));
+  await bench.timedHttp(ids.read, child, readCardLoad(target, open.map((c) => c.smartcardUuid)));
+  if (bench.wants(ids.bind)) {
+    const warmup = Math.max(1, Math.ceil(p.binds / 10));
+    const [warm, measured] = splitWarmup(await createRequests(api.agent, template, p.binds + warmup), warmup);
+    await bench.counted(ids.bind, child, bindCardLoad(target, warm), bindCardLoad(target, measured));
+  }
 }
 
 /** certificatedata on `child`: one bound card and one CSR per call, a tenth of them warm-up. */

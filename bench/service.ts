@@ -15,7 +15,15 @@ async function main(): Promise<void> {
   const coreConfig = loadCoreConfig(process.env, { embedded: false });
   const log = createLogger(coreConfig.logLevel, `cm-bench-${coreConfig.cryptoMode}`);
   const core = await startCore(coreConfig, { log, embedded: false });
-  const gatewayConfig = loadGatewayConfig({ ...process.env, CM_CORE_ADDRESS: `127.0.0.1:${core.port}` });
+  // CM_BENCH_ROLE=core: a core alone, which another service's gateway balances over with its own
+  // (CM_BENCH_MORE_CORES, comma list): the rows of two cores on PostgreSQL.
+  if (process.env.CM_BENCH_ROLE === 'core') {
+    stopOnSignal(() => core.close());
+    announceReady({ grpc: core.port });
+    return;
+  }
+  const cores = [`127.0.0.1:${core.port}`, ...(process.env.CM_BENCH_MORE_CORES?.split(',') ?? [])];
+  const gatewayConfig = loadGatewayConfig({ ...process.env, CM_CORE_ADDRESS: cores.join(',') });
   const gateway = await startGateway(gatewayConfig, { logger: log });
   stopOnSignal(async () => {
     await gateway.close();

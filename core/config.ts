@@ -40,7 +40,7 @@ export const CORE_ENV = {
   CM_HTTP_HOST: host('127.0.0.1'),
   CM_HTTP_PORT: port(8080),
   CM_PUBLIC_URL: httpUrl(),
-  CM_DATABASE: custom(sqlitePath, { expected: 'a SQLite file path' }),
+  CM_DATABASE: text('./data/cm.sqlite'),
   CM_JWT_SECRET: secretText(32),
   CM_JWT_PUBLIC_KEY: fileContent(publicKeyPem),
   CM_JWT_ISSUER: text(),
@@ -73,7 +73,7 @@ export const CORE_ENV = {
 export interface CoreConfig {
   grpcHost: string;
   grpcPort: number;
-  /** A SQLite file path (postgres:// URLs are refused until a PostgreSQL store exists). */
+  /** A SQLite file path, or a postgres:// (postgresql://) URL: the PostgreSQL store (SPEC 12). */
   database: string;
   jwt: {
     secret?: string;
@@ -108,9 +108,9 @@ export interface CoreConfig {
   metrics?: { host: string; port: number };
 }
 
-function sqlitePath(text: string): string {
-  if (/^postgres(ql)?:\/\//i.test(text)) throw new Error('PostgreSQL is not supported by this build yet; give a SQLite file path');
-  return text;
+/** Whether CM_DATABASE names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl(database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database);
 }
 
 /** CM_PKCS11_MODULE, CM_PKCS11_TOKEN_LABEL and CM_PKCS11_PIN or CM_PKCS11_PIN_FILE: all or none. */
@@ -148,12 +148,15 @@ function coreRules(embedded: boolean) {
       problem('CM_CA_KEY', 'names a key on a token: set CM_PKCS11_MODULE, CM_PKCS11_TOKEN_LABEL and CM_PKCS11_PIN or CM_PKCS11_PIN_FILE');
     }
     if (!v.CM_CA_CERT !== !v.CM_CA_KEY) problem(v.CM_CA_CERT ? 'CM_CA_KEY' : 'CM_CA_CERT', 'CM_CA_CERT and CM_CA_KEY must be set together');
-    if (!embedded) {
-      if (!v.CM_JWT_SECRET && !v.CM_JWT_PUBLIC_KEY) problem('CM_JWT_SECRET', 'set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens');
+    // Only the embedded default on SQLite generates what is missing; cores sharing a PostgreSQL
+    // database must all be given the same secret, key ring and CA (SPEC 12).
+    if (!embedded || isPostgresUrl(v.CM_DATABASE)) {
+      const why = embedded ? ' (with PostgreSQL nothing is generated: every core is given the same)' : '';
+      if (!v.CM_JWT_SECRET && !v.CM_JWT_PUBLIC_KEY) problem('CM_JWT_SECRET', `set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens${why}`);
       if (!v.CM_MASTER_KEYS && !v.CM_MASTER_KEYS_FILE && !anyPkcs11) {
-        problem('CM_MASTER_KEYS', 'set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE (or CM_PKCS11_* for a key ring on a token): the key ring');
+        problem('CM_MASTER_KEYS', `set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE (or CM_PKCS11_* for a key ring on a token): the key ring${why}`);
       }
-      if (!v.CM_CA_CERT && !v.CM_CA_KEY) problem('CM_CA_CERT', 'set CM_CA_CERT and CM_CA_KEY: the issuing CA');
+      if (!v.CM_CA_CERT && !v.CM_CA_KEY) problem('CM_CA_CERT', `set CM_CA_CERT and CM_CA_KEY: the issuing CA${why}`);
     }
     const insecure = !v.CM_TLS_CERT && !v.CM_ALLOW_INSECURE;
     if (insecure && !isLoopbackHost(v.CM_GRPC_HOST)) {
@@ -173,7 +176,7 @@ export function loadCoreConfig(env: Env = process.env, options: { embedded: bool
   return {
     grpcHost: v.CM_GRPC_HOST,
     grpcPort: v.CM_GRPC_PORT,
-    database: v.CM_DATABASE ?? './data/cm.sqlite',
+    database: v.CM_DATABASE,
     jwt: {
       secret: v.CM_JWT_SECRET,
       publicKeyPem: v.CM_JWT_PUBLIC_KEY?.toString('utf8'),

@@ -1,7 +1,7 @@
 // The core's own Prometheus metrics (SPEC 11): per gRPC method count, latency and status code;
 // the worker pool's queue, utilisation and task time; database transaction time, group-commit
-// size and errors; audit rows written; refusals by code, rate-limit refusals among them. A core
-// run on its own serves them on CM_METRICS_HOST:CM_METRICS_PORT; the embedded default shows
+// size and errors, on either store (PostgreSQL: one unit per transaction, plus its serialization
+// retries); audit rows written; refusals by code, rate-limit refusals among them. A core run on its own serves them on CM_METRICS_HOST:CM_METRICS_PORT; the embedded default shows
 // them on the gateway's /metrics. Labels are method names and codes, never request values.
 
 import { createServer, type Server } from 'node:http';
@@ -70,6 +70,11 @@ export class CoreMetrics {
     help: 'Database transactions that failed as a whole (nothing of them kept)',
     registers: [this.registry],
   });
+  readonly #dbRetries = new Counter({
+    name: 'cm_core_db_transaction_retries_total',
+    help: 'Database transactions run again after a serialization conflict or a deadlock (PostgreSQL)',
+    registers: [this.registry],
+  });
   readonly #auditRows = new Counter({
     name: 'cm_core_audit_rows_total',
     help: 'Audit rows committed',
@@ -112,6 +117,7 @@ export class CoreMetrics {
       if (auditRows) this.#auditRows.inc(auditRows);
     },
     failed: () => this.#dbErrors.inc(),
+    retried: () => this.#dbRetries.inc(),
   };
 }
 

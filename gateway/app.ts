@@ -23,6 +23,7 @@ import audit from './routes/audit/index.js';
 import certificates from './routes/certificates/index.js';
 import crl from './routes/crl/index.js';
 import health from './routes/health/index.js';
+import ocsp from './routes/ocsp/index.js';
 import profileTemplates from './routes/profiletemplates/index.js';
 import requests from './routes/requests/index.js';
 import smartcards from './routes/smartcards/index.js';
@@ -56,6 +57,7 @@ export const gatewayApp = sharedPlugin<GatewayAppOptions>('cm-gateway', async (f
   );
   await fastify.register(health);
   await fastify.register(crl);
+  await fastify.register(ocsp);
   for (const resource of [smartcards, requests, profileTemplates, certificates, audit]) {
     await fastify.register(resource, { prefix: BASE_PATH });
   }
@@ -72,7 +74,9 @@ export function gatewayFastifyOptions(logger: Logger): FastifyServerOptions {
       caseSensitive: false,
       ignoreTrailingSlash: true,
       ignoreDuplicateSlashes: true,
-      maxParamLength: 200,
+      // RFC 5019 OCSP GETs carry a base64 request, URL-encoded, in the path (typically 100 to 300
+      // characters); every other path parameter is a GUID or a type name checked by its schema.
+      maxParamLength: 1024,
       querystringParser: parseQueryString,
     },
     schemaErrorFormatter: formatValidationErrors,

@@ -53,6 +53,11 @@ export interface CallContext {
   /** The caller's `Authorization` header, forwarded unchanged; absent on public routes. */
   authorization?: string;
   correlationId: string;
+  /**
+   * Whether a call answered UNAVAILABLE is made once more within what is left of its deadline;
+   * round robin picks the next core for it (GETs, SPEC 12).
+   */
+  retryUnavailable?: boolean;
 }
 
 export type ServingStatus = 'SERVING' | 'NOT_SERVING' | 'UNKNOWN' | 'SERVICE_UNKNOWN';
@@ -191,7 +196,14 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
       const client = clients[service] as unknown as Record<string, UnaryInvoker>;
       const invoker = client[rpc];
       if (typeof invoker !== 'function') throw new Error(`${service} has no RPC ${rpc}`);
-      return (await invoke(invoker.bind(client), request, context, deadlineMs)) as never;
+      const started = Date.now();
+      try {
+        return (await invoke(invoker.bind(client), request, context, deadlineMs)) as never;
+      } catch (error) {
+        const left = deadlineMs - (Date.now() - started);
+        if (!context.retryUnavailable || (error as grpc.ServiceError).code !== grpc.status.UNAVAILABLE || left <= 0) throw error;
+        return (await invoke(invoker.bind(client), request, context, left)) as never;
+      }
     },
     async checkHealth(context, timeoutMs = HEALTH_DEADLINE_MS) {
       const answer = (await invoke(health.Check.bind(health), { service: '' }, context, timeoutMs)) as { status?: string };

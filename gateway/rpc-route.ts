@@ -33,9 +33,11 @@ export interface RpcRoute<S extends CoreServiceName, M extends UnaryRpc<S>> {
   params?: object;
   querystring?: object;
   body?: object;
+  /** Media types of the body other than JSON (the route registers their parser). */
+  consumes?: readonly string[];
   /** Success responses by status, for the serializer and the OpenAPI document. */
   responses: Record<number, object>;
-  /** Served without a token (only the CRL). */
+  /** Served without a token (the CRL, the CA certificate, OCSP). */
   public?: boolean;
   /** The media type of a 200 answer that is not JSON. */
   mediaType?: string;
@@ -71,6 +73,7 @@ export function registerRpcRoutes(fastify: FastifyInstance, routes: readonly Tab
           ...(route.params ? { params: route.params } : {}),
           ...(route.querystring ? { querystring: route.querystring } : {}),
           ...(route.body ? { body: route.body } : {}),
+          ...(route.consumes ? { consumes: [...route.consumes] } : {}),
           response: { ...route.responses, ...errorResponses },
         },
         config: { public: route.public ?? false, secret: route.secret ?? false, operationId: route.rpc, mediaType: route.mediaType },
@@ -89,6 +92,8 @@ async function handle(fastify: FastifyInstance, route: TableRoute, request: Fast
   const answer = await fastify.core.call(route.service, route.rpc as never, grpcRequest as never, {
     authorization: route.public ? undefined : request.headers.authorization,
     correlationId: request.id,
+    // SPEC 12: a GET that got UNAVAILABLE is tried once more, on another core.
+    retryUnavailable: route.method === 'GET',
   });
   if (route.secret) reply.header('cache-control', 'no-store');
   return sendRestReply(reply, route.reply(answer as never));

@@ -13,8 +13,8 @@ import {
 } from './crypto/admin-key.js';
 import { threadToken } from './crypto/thread-token.js';
 import { generatePin, type PinPolicy } from './crypto/pin.js';
-import { CaError } from './ca/csr.js';
-import { issueFromRequest, signCrl, type CrlJob, type IssuedJobResult, type IssueJob } from './ca/jobs.js';
+import { CaError } from './ca/errors.js';
+import { issueFromRequest, signCrl, signOcsp, type CrlJob, type IssuedJobResult, type IssueJob, type OcspJob } from './ca/jobs.js';
 import type { CaNotLoaded } from './ca/loaded-cas.js';
 
 /** Challenge-response with the template's default admin key. */
@@ -50,6 +50,7 @@ export interface TaskJobs {
   pin: PinPolicy;
   issue: IssueJob;
   crl: CrlJob;
+  ocsp: OcspJob;
 }
 
 export interface TaskValues {
@@ -58,6 +59,7 @@ export interface TaskValues {
   pin: string;
   issue: IssuedJobResult | CaNotLoaded;
   crl: Uint8Array | CaNotLoaded;
+  ocsp: Uint8Array | CaNotLoaded;
 }
 
 export type TaskKind = keyof TaskJobs;
@@ -107,6 +109,7 @@ export const handlers: Handlers = {
   pin: (job) => generatePin(job),
   issue: issueFromRequest,
   crl: signCrl,
+  ocsp: signOcsp,
 };
 
 function failure(err: unknown): JobResult<never> {

@@ -9,19 +9,15 @@ import crypto from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import forge from 'node-forge';
-import {
-  CaError,
-  type KeyAlgorithm,
-  OID,
-  describePublicKey,
-  describeSpki,
-  pemBlocks,
-  toDer,
-  toPem,
-} from '../../workers/ca/csr.js';
-import { certificateFacts, isoSeconds, normalizeSerialHex, signingCaFromPem, signToBeSigned, wholeSeconds } from '../../workers/ca/issue.js';
 import { keyObjectSigner, tokenKeyLabel } from '../../workers/ca/ca-signer.js';
+import { certificateFacts, signingCaFromPem } from '../../workers/ca/ca-certificate.js';
+import { extension, namedBits, signCertificate } from '../../workers/ca/certificate.js';
+import { configError } from '../../workers/ca/errors.js';
+import { isoSeconds, normalizeSerialHex, wholeSeconds } from '../../workers/ca/fields.js';
+import { describePublicKey, describeSpki, subjectKeyIdentifier, type KeyAlgorithm } from '../../workers/ca/keys.js';
+import { encodeName, escapeDnValue } from '../../workers/ca/names.js';
+import { pemBlocks, toPem } from '../../workers/ca/pem.js';
+import { rfc5280 } from '../../workers/ca/schemas.js';
 
 export type LoadCaOptions =
   | {
@@ -54,7 +50,6 @@ export interface CaMaterial {
   created: boolean;
 }
 
-const configError = (message: string): CaError => new CaError('CA_CONFIG_INVALID', message);
 
 export const EMBEDDED_CA_COMMON_NAME = 'CM Embedded Issuing CA';
 const CA_VALIDITY_DAYS = 3652; // 10 years
@@ -65,9 +60,8 @@ const CLOCK_SKEW_MS = 10 * 60 * 1000;
 // ---------------------------------------------------------------------------------------------
 
 /**
- * A new RSA 2048 key and a self-signed CA certificate for it. node-forge builds the
- * certificate; node:crypto generates the key and signs (forge's PRNG and pure-JS RSA are
- * neither the OS random source nor fast).
+ * A new RSA 2048 key (node:crypto) and a self-signed CA certificate for it, built by the same
+ * schema code as what it will issue.
  */
 export function createSelfSignedCa(options: { commonName?: string; now?: Date; validityDays?: number } = {}): {
   certPem: string;
@@ -75,37 +69,23 @@ export function createSelfSignedCa(options: { commonName?: string; now?: Date; v
 } {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const now = wholeSeconds(options.now ?? new Date());
-
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }) as string);
-  cert.serialNumber = normalizeSerialHex();
-  cert.validity.notBefore = new Date(now.getTime() - CLOCK_SKEW_MS);
-  cert.validity.notAfter = new Date(now.getTime() + (options.validityDays ?? CA_VALIDITY_DAYS) * 86_400_000);
-  const name = [
+  const name = encodeName(`CN=${escapeDnValue(options.commonName ?? EMBEDDED_CA_COMMON_NAME)}`).value;
+  const spkiDer = describePublicKey(publicKey).spkiDer;
+  const der = signCertificate(
+    { name, signer: keyObjectSigner(privateKey, 'RSA') },
     {
-      shortName: 'CN',
-      value: options.commonName ?? EMBEDDED_CA_COMMON_NAME,
-      // UTF8String as RFC 5280 asks (forge defaults to PrintableString).
-      valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class,
+      serialHex: normalizeSerialHex(),
+      subject: name,
+      spkiDer,
+      notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
+      notAfter: new Date(now.getTime() + (options.validityDays ?? CA_VALIDITY_DAYS) * 86_400_000),
+      extensions: [
+        extension('2.5.29.19', true, 'BasicConstraints', { cA: true }),
+        extension('2.5.29.15', true, 'KeyUsage', namedBits([5, 6])), // keyCertSign, cRLSign
+        extension('2.5.29.14', false, 'SubjectKeyIdentifier', subjectKeyIdentifier(spkiDer)),
+      ],
     },
-  ];
-  cert.setSubject(name);
-  cert.setIssuer(name);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: true, critical: true },
-    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-    { name: 'subjectKeyIdentifier' },
-  ]);
-  cert.siginfo.algorithmOid = OID.sha256WithRSA;
-  const getTbs = (forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate;
-  const tbsDer = toDer(getTbs(cert));
-  const algorithmDer = toDer(
-    forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.SEQUENCE, true, [
-      forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OID, false, forge.asn1.oidToDer(OID.sha256WithRSA).getBytes()),
-      forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.NULL, false, ''),
-    ]),
   );
-  const der = signToBeSigned(tbsDer, algorithmDer, keyObjectSigner(privateKey, 'RSA'));
   return {
     certPem: toPem('CERTIFICATE', der),
     keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
@@ -147,11 +127,14 @@ function readPrivateKey(content: Buffer, where: string): crypto.KeyObject {
   }
 }
 
-/** The keyUsage bits of a certificate extension value, or undefined when absent. */
+/** The first byte of a certificate's keyUsage bits (bits 0 to 7), or undefined when absent. */
 function keyUsageByte(value: Buffer | undefined): number | undefined {
   if (!value) return undefined;
-  // BIT STRING: 03 len unused first-byte ...
-  return value.length >= 4 && value[0] === 0x03 ? value[3] : 0;
+  try {
+    return (rfc5280.KeyUsage!.decode(value, 'der') as { data: Buffer }).data[0] ?? 0;
+  } catch {
+    return 0;
+  }
 }
 
 function fileKeyOf(ca: crypto.X509Certificate, facts: ReturnType<typeof certificateFacts>, keyContent: Buffer | string, names: { certPath: string; keyPath: string }) {

@@ -3,6 +3,7 @@
 // (hold, release, revoke) that the CRL reflects.
 
 import type { IssuedJobResult as IssuedCertificate } from '../../workers/ca/jobs.js';
+import type { OcspStatus, ParsedOcspRequest } from '../../workers/ca/ocsp.js';
 import { forbidden, invalidArgument, wrongState } from '../errors.js';
 import type { Repositories, Store } from '../storage/repository.js';
 import { auditEntry, type CallContext, type Clock } from './context.js';
@@ -29,6 +30,12 @@ export interface CertificateAuthority {
   issue(input: { csr: string; template: CertificateTemplate; subjectDn: string; upn: string }): Promise<IssuedCertificate>;
   /** A CRL listing `entries`, signed. */
   signCrl(input: { entries: { serialHex: string; revokedAt: string; reason: number }[]; crlNumber: number; now: Date }): Promise<Buffer>;
+  /** Reads an OCSP request; throws INVALID_ARGUMENT when it is malformed. */
+  readOcspRequest(der: Buffer): ParsedOcspRequest;
+  /** The (unsigned) answer to a malformed OCSP request. */
+  readonly malformedOcspResponse: Buffer;
+  /** An OCSP answer with one status per CertID asked about, signed. */
+  signOcsp(input: { answers: Array<{ certIdDer: Buffer } & OcspStatus>; nonce?: Buffer; now: Date }): Promise<Buffer>;
 }
 
 export interface GenerationOptions {
@@ -131,6 +138,8 @@ export class CertificateService {
       ),
     );
     return this.store.transaction(async (tx) => {
+      // One upload per request: the request is locked from the check below to the commit.
+      await tx.requests.lock(requestUuid);
       const current = await tx.requests.get(requestUuid);
       const bound = await tx.smartcards.get(card.uuid);
       if (current?.status !== RequestStatus.Executing || bound?.status !== SmartcardStatus.Assigned) {
@@ -186,16 +195,36 @@ export class CertificateService {
 
   /** The current CRL: rebuilt when anything it lists changed since the cached one. */
   async crl(): Promise<Buffer> {
-    const number = await this.store.read.certificates.crlNumber();
+    // The number and the entries come from one read: what was committed at that number.
+    const { number, entries } = await this.store.read.certificates.crl();
     if (this.crlCache?.number === number) return this.crlCache.der;
-    const entries = (await this.store.read.certificates.listUnusable()).map((c) => ({
-      serialHex: c.serialHex,
-      revokedAt: c.revokedAt,
-      reason: c.reason,
-    }));
     const der = await this.ca.signCrl({ entries, crlNumber: number, now: this.clock.now() });
     if (!this.crlCache || this.crlCache.number < number) this.crlCache = { number, der };
     return der;
+  }
+
+  /**
+   * The OCSP answer to `requestDer` (SPEC 14): good, revoked with the reason (on hold:
+   * certificateHold, as on the CRL) or unknown, from one read of committed state. A request that
+   * cannot be read gets malformedRequest, not an error.
+   */
+  async ocsp(requestDer: Buffer): Promise<Buffer> {
+    let request: ParsedOcspRequest;
+    try {
+      request = this.ca.readOcspRequest(requestDer);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'INVALID_ARGUMENT') return this.ca.malformedOcspResponse;
+      throw err;
+    }
+    const serials = request.queries.flatMap((q) => (q.serialHex ? [q.serialHex] : []));
+    const known = new Map((await this.store.read.certificates.listBySerial(serials)).map((c) => [c.serialHex, c]));
+    const answers = request.queries.map((q): { certIdDer: Buffer } & OcspStatus => {
+      const c = q.serialHex === undefined ? undefined : known.get(q.serialHex);
+      if (!c) return { certIdDer: q.certIdDer, status: 'unknown' };
+      if (c.status === CertificateStatus.Valid) return { certIdDer: q.certIdDer, status: 'good' };
+      return { certIdDer: q.certIdDer, status: 'revoked', revokedAt: c.revokedAt, reason: c.reason };
+    });
+    return this.ca.signOcsp({ answers, ...(request.nonce ? { nonce: request.nonce } : {}), now: this.clock.now() });
   }
 
   /** What card changes do to the card's certificates, in the same transaction. */

@@ -198,6 +198,8 @@ export class RequestService {
     await this.expireIfDue(id);
     let failure: CmError | undefined;
     const result = await this.store.transaction(async (tx) => {
+      // Approvals are counted from the rows read here: no other decision lands in between.
+      await tx.requests.lock(id);
       const request = await tx.requests.get(id);
       if (!request) throw notFound('The request');
       const template = await tx.templates.get(request.profileTemplateUuid);
@@ -323,10 +325,12 @@ export class RequestService {
     return this.store.transaction(async (tx) => {
       let count = 0;
       for (const stale of await tx.requests.listOpenSubmittedBefore(cutoff)) {
-        await this.abandonIn(tx, stale);
+        const from = stale.status;
         stale.completed = this.clock.now().toISOString();
+        // Abandoned once: only while it is still in the status read (another sweep may have won).
+        if (!(await tx.requests.patchIf(stale.uuid, from, { status: RequestStatus.Abandoned, completed: stale.completed }))) continue;
+        await this.abandonIn(tx, stale);
         await this.effects.onFinal(tx, stale);
-        await tx.requests.patch(stale.uuid, { status: stale.status, completed: stale.completed });
         await tx.audit.append({
           at: stale.completed,
           correlationId: '',

@@ -145,6 +145,8 @@ export class SmartcardService {
         if (bound && bound.cardId === cardId && (!atr || atr === bound.atr)) return { card: bound, created: false };
         throw new CmError('REQUEST_ALREADY_BOUND', 'The request is already bound to another smart card.');
       }
+      // Two binds of one cardid never both win: the cardid is locked from this check to the commit.
+      await tx.smartcards.lockCardId(cardId);
       const earlier = await tx.smartcards.statusesByCardId(cardId);
       if (earlier.some((status) => LIVE_CARD_STATUSES.has(status)) && !template.smartcardConfiguration.allowSmartcardReuse) {
         throw new CmError('CARD_IN_USE', 'Another live smart card record holds this cardid.');
@@ -171,9 +173,11 @@ export class SmartcardService {
         createdAt: now.toISOString(),
       };
       await tx.smartcards.insert(card);
-      // Binding a card is an execute operation: Approved -> Executing (SPEC 6).
-      const executing = request.status === RequestStatus.Approved ? { status: RequestStatus.Executing } : {};
-      await tx.requests.patch(request.uuid, { newSmartcardUuid: card.uuid, ...executing });
+      // Binding a card is an execute operation: Approved -> Executing (SPEC 6). Conditional on the
+      // request still being open and unbound, so two binds of one request never both win.
+      if (!(await tx.requests.bindCard(request.uuid, card.uuid))) {
+        throw new CmError('REQUEST_ALREADY_BOUND', 'The request is already bound to another smart card.');
+      }
       await tx.audit.append(
         auditEntry(ctx, now, 'AssignSmartcard', 'Succeeded', { requestUuid: request.uuid, smartcardUuid: card.uuid }, {
           keyVersion: card.keyVersion,

@@ -1,5 +1,5 @@
 // CertificateService: generation options, certificatedata, certificate reads, and the CA's
-// CRL and certificate, which are served without a token.
+// CRL, certificate and OCSP answers, which are served without a token.
 
 import type { CertificateServiceHandlers } from '../../proto/gen/cm/v1/CertificateService.js';
 import type { Domain } from '../domain/index.js';
@@ -24,5 +24,6 @@ export function certificateHandlers(edge: CallEdge, d: Domain, caCertificateDer:
     ListMyCertificates: unary(edge, 'ListMyCertificates', async (_req, ctx) => ({ certificates: await d.certificates.listMine(ctx) })),
     GetCrl: anonymousUnary(edge, 'GetCrl', async () => ({ der: await d.certificates.crl() })),
     GetCaCertificate: anonymousUnary(edge, 'GetCaCertificate', async () => ({ der: caCertificateDer })),
+    GetOcspResponse: anonymousUnary(edge, 'GetOcspResponse', async (req) => ({ der: await d.certificates.ocsp(Buffer.from(req.der)) })),
   };
 }

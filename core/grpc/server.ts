@@ -41,6 +41,8 @@ export interface CoreServerOptions {
 export interface CoreServer {
   server: grpc.Server;
   health: HealthImplementation;
+  /** Sets the health service's answer for the server and every service (readiness). */
+  setServing(serving: boolean): void;
   /** Binds and starts; resolves to the port actually bound (for port 0). */
   listen(host: string, port: number): Promise<number>;
   /** Stops taking calls and waits for in-flight ones, then forces after `graceMs`. */
@@ -80,9 +82,13 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
       )
     : grpc.ServerCredentials.createInsecure();
 
+  const setServing = (serving: boolean) => {
+    for (const s of ['', ...SERVICE_NAMES]) health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
+  };
   return {
     server,
     health,
+    setServing,
     listen: (host, port) =>
       new Promise((resolve, reject) => {
         const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -90,7 +96,7 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
       }),
     close: (graceMs = 10_000) =>
       new Promise((resolve) => {
-        for (const s of ['', ...SERVICE_NAMES]) health.setStatus(s, 'NOT_SERVING');
+        setServing(false);
         const force = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {
           clearTimeout(force);

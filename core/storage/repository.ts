@@ -1,6 +1,25 @@
-// The storage interface the domain sees. Every method is asynchronous so that a networked
-// database (PostgreSQL) can implement it; SQLite answers at once. Writes happen only inside
-// `transaction`, which runs its callback atomically and in isolation from other writers.
+// The storage interface the domain sees, and the contract every store keeps (SQLite, one core;
+// PostgreSQL, any number of cores). Every method is asynchronous so that a networked database can
+// implement it; SQLite answers at once.
+//
+// What a store guarantees, and what the domain may therefore rely on:
+// - Writes happen only inside `Store.transaction(unit)`. A unit is atomic: all of its writes
+//   commit or none do.
+// - Units are serializable: whatever runs at the same time, in this process or another core, the
+//   committed outcome is that of the units run one at a time in some order. (SQLite: one writer
+//   runs them one after another. PostgreSQL: SERIALIZABLE isolation.) A unit's reads inside the
+//   transaction therefore still hold when it writes.
+// - A unit may be run more than once: a store retries a unit that lost a serialization conflict
+//   or a deadlock. So a unit has no effect outside the transaction (no answer sent, no counter
+//   bumped, no file written); what it returns is used once, after its last run committed.
+// - A unit's promise resolves only after its transaction committed. It rejects with the unit's
+//   own error (nothing of that unit was kept), or with CmError UNAVAILABLE when the database
+//   cannot be reached or the commit's outcome is unknown (the connection was lost during COMMIT).
+// - The invariants of SPEC 12 do not rest on serializability alone: each also has a conditional
+//   statement, a constraint or an explicit lock below (`bindCard`, `patchIf`, `markExecuted`,
+//   `countResponses`, `lock`, `lockCardId`, the primary keys of approvals and server PINs), so
+//   that they hold on a store at a weaker isolation level too.
+// - `read` sees committed data only (`certificates.crl` reads its number and entries in one snapshot).
 
 import type {
   AuditEntry,
@@ -45,7 +64,20 @@ export interface RequestRepository {
    * methods; nothing else after creation): a narrow UPDATE rewrites only the indexes over them.
    */
   patch(uuid: string, fields: RequestPatch): Promise<void>;
+  /** `patch`, only while the request's status is `expectedStatus` (when given): whether it wrote. */
+  patchIf(uuid: string, expectedStatus: number | undefined, fields: RequestPatch): Promise<boolean>;
+  /**
+   * Binds a card: sets the request's new card and moves Approved to Executing, only while the
+   * request is open and has no card. False when another unit bound it first.
+   */
+  bindCard(uuid: string, smartcardUuid: string): Promise<boolean>;
+  /** One row per (request, approver): a second approval by the same approver fails. */
   addApproval(requestUuid: string, approval: RequestRecord['approvals'][number]): Promise<void>;
+  /**
+   * Locks the request's row until the transaction ends: units that check, then write, what
+   * hangs off a request (its approvals, its certificates) take it first.
+   */
+  lock(uuid: string): Promise<void>;
   /**
    * An execute operation on an open request: Approved becomes Executing. With `countResponse`,
    * also counts one more challenge-response, unless `limit` (0 = none) is reached. False when
@@ -66,6 +98,11 @@ export interface SmartcardRepository {
   findNewestByCardId(cardId: string): Promise<SmartcardRecord | undefined>;
   /** The statuses of every card record that has held this cardid (empty when none has). */
   statusesByCardId(cardId: string): Promise<number[]>;
+  /**
+   * Locks a cardid until the transaction ends (there may be no row yet): a bind takes it before
+   * it checks that no live card holds the cardid.
+   */
+  lockCardId(cardId: string): Promise<void>;
   /** Master key versions that cards refer to. */
   keyVersionsInUse(): Promise<number[]>;
   insert(card: SmartcardRecord): Promise<void>;
@@ -109,12 +146,31 @@ export interface CertificateRepository {
   listByRequest(requestUuid: string): Promise<CertificateRecord[]>;
   /** The user's certificates on cards that are not Retired. */
   listByUser(userUuid: string): Promise<CertificateRecord[]>;
-  /** Revoked and on-hold certificates: the CRL's entries. */
-  listUnusable(): Promise<CertificateRecord[]>;
+  /**
+   * The certificates with these serials (the ones an OCSP request asks about), read in one
+   * statement: every status is as one committed state left it. Serials not found are left out.
+   */
+  listBySerial(serialHexes: readonly string[]): Promise<CertificateRecord[]>;
   setStatus(serialHex: string, status: number, revokedAt: string, reason: number): Promise<void>;
-  /** The CRL number: bumped in every transaction that changes what the CRL says. */
-  crlNumber(): Promise<number>;
+  /**
+   * The CRL number and the CRL's entries (revoked and on-hold certificates) in one read: exactly
+   * what was committed at that number. The number is bumped in every transaction that changes
+   * what the CRL says.
+   */
+  crl(): Promise<{ number: number; entries: CrlEntry[] }>;
   bumpCrlNumber(): Promise<void>;
+}
+
+export interface CrlEntry {
+  serialHex: string;
+  revokedAt: string;
+  reason: number;
+}
+
+/** What the first core recorded in the database (CA fingerprint, key check values: SPEC 12). */
+export interface DeploymentRepository {
+  /** Records `value` under `name` unless a value is there already; the value stored. */
+  record(name: string, value: string): Promise<string>;
 }
 
 /** A secret sealed under a key ring version (AES-256-GCM; the bytes base64). */
@@ -141,6 +197,7 @@ export interface Repositories {
   pins: ServerPinRepository;
   audit: AuditRepository;
   certificates: CertificateRepository;
+  deployment: DeploymentRepository;
 }
 
 /** What a store reports about its commits, for metrics; optional. */
@@ -149,12 +206,14 @@ export interface StoreObserver {
   committed(units: number, seconds: number, auditRows: number): void;
   /** A transaction failed as a whole (nothing of it was kept). */
   failed(units: number): void;
+  /** A transaction lost a serialization conflict or a deadlock and runs again (PostgreSQL). */
+  retried(): void;
 }
 
 export interface Store {
   /** Reads of committed data, outside any transaction. */
   readonly read: Repositories;
-  /** Runs `work` atomically; concurrent transactions never interleave their writes. */
+  /** Runs `work` as one serializable unit, possibly more than once (see the contract above). */
   transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T>;
   /** Whether the database answers (readiness). */
   ping(): Promise<boolean>;

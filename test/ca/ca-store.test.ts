@@ -5,8 +5,10 @@ import path from 'node:path';
 import t from 'tap';
 import forge from 'node-forge';
 import { EMBEDDED_CA_COMMON_NAME, createSelfSignedCa, loadOrCreateCa, validateCa } from '../../core/ca/ca-store.js';
-import { toPem } from '../../workers/ca/csr.js';
-import { certificateFacts, issueCertificate, subjectKeyIdentifier } from '../../workers/ca/issue.js';
+import { certificateFacts } from '../../workers/ca/ca-certificate.js';
+import { issueCertificate } from '../../workers/ca/certificate.js';
+import { subjectKeyIdentifier } from '../../workers/ca/keys.js';
+import { toPem } from '../../workers/ca/pem.js';
 import { asn1, hasOpenssl, pemToDer, subordinateCa, tempDir } from './fixtures/ca.js';
 
 const tmp = tempDir(t, 'ca-store-');

@@ -3,19 +3,10 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import forge from 'node-forge';
-import {
-  CaError,
-  caErrorFromPlain,
-  caErrorToPlain,
-  checkKeyFitsTemplate,
-  decodeBase64Strict,
-  describeSpki,
-  escapeDnValue,
-  isPlainCaError,
-  keyUsageFlags,
-  parseCertificateRequest,
-  toPem,
-} from '../../workers/ca/csr.js';
+import { parseCertificateRequest } from '../../workers/ca/csr.js';
+import { checkKeyFitsTemplate, describeSpki, keyUsageFlags } from '../../workers/ca/keys.js';
+import { escapeDnValue } from '../../workers/ca/names.js';
+import { decodeBase64Strict, toPem } from '../../workers/ca/pem.js';
 import { asn1, hasOpenssl, tempDir, U } from './fixtures/ca.js';
 
 /** An RSA CSR signed by node-forge (the key itself comes from node:crypto: forge's keygen is slow). */
@@ -83,7 +74,6 @@ t.test('RSA CSR from node-forge: base64, line breaks, PEM armours', async (t) =>
     t.ok(parsed.spkiDer.equals(rsa.spki), 'SPKI is the key of the request');
     t.equal(parsed.subjectDn, 'O=Contoso,CN=Jane Doe');
     t.equal(parsed.signatureAlgorithm, 'sha256WithRSAEncryption');
-    t.ok(parsed.der.equals(rsa.der));
   }
 });
 
@@ -190,7 +180,7 @@ t.test('keyUsageFlags maps EnrollKeyUsages bits', async (t) => {
   for (const bad of [0, 8, -1, 1.5, NaN]) t.throws(() => keyUsageFlags(bad, 'RSA'), { code: 'INVALID_ARGUMENT' });
 });
 
-t.test('base64, escaping and error helpers', async (t) => {
+t.test('base64 and escaping helpers', async (t) => {
   t.same(decodeBase64Strict('QUJD', 'x'), Buffer.from('ABC'));
   t.same(decodeBase64Strict('QUI', 'x'), Buffer.from('AB'));
   t.same(decodeBase64Strict('Q U\nI=', 'x'), Buffer.from('AB'));
@@ -198,19 +188,6 @@ t.test('base64, escaping and error helpers', async (t) => {
   t.equal(escapeDnValue('Doe, Jane'), 'Doe\\, Jane');
   t.equal(escapeDnValue(' #a+b;c<d>"e"\\ '), '\\ #a\\+b\\;c\\<d\\>\\"e\\"\\\\\\ ');
   t.equal(escapeDnValue('#x'), '\\#x');
-
-  const plain = structuredClone(caErrorToPlain(new CaError('INVALID_ARGUMENT', 'bad thing')));
-  t.ok(isPlainCaError(plain));
-  const back = caErrorFromPlain(plain);
-  t.ok(back instanceof CaError);
-  t.equal(back.code, 'INVALID_ARGUMENT');
-  t.equal(back.message, 'bad thing');
-  t.same(caErrorToPlain(new Error('secret detail')), {
-    caError: true,
-    code: 'INTERNAL',
-    message: 'internal error in the certificate authority',
-  });
-  t.notOk(isPlainCaError(null));
 });
 
 t.test('describeSpki canonicalises and checks keys', async (t) => {

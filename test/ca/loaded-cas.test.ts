@@ -6,7 +6,7 @@ import t from 'tap';
 import { poolCertificateAuthority } from '../../core/ca/authority.js';
 import { createSelfSignedCa, validateCa } from '../../core/ca/ca-store.js';
 import { CryptoPool } from '../../core/crypto/pool.js';
-import { certificateFacts } from '../../workers/ca/issue.js';
+import { certificateFacts } from '../../workers/ca/ca-certificate.js';
 import type { IssueJob } from '../../workers/ca/jobs.js';
 import { caIdOf } from '../../workers/ca/loaded-cas.js';
 import { runBatch } from '../../workers/tasks.js';

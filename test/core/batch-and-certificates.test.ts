@@ -1,8 +1,8 @@
 // The gRPC twins beyond the seed flow: the batch challenge-response stream of issuance lines,
 // certificate requests refused with nothing stored, and request expiry.
 import t from 'tap';
+import { DbSnapshots } from '../support/db-snapshot.js';
 import { randomUUID } from 'node:crypto';
-import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import forge from 'node-forge';
@@ -59,28 +59,33 @@ t.test('ComputeAuthenticationResponses answers each item of a batch or its own e
   const [a, b] = answers[0].results.length === first.length ? answers : [answers[1], answers[0]];
   t.same(a.results.map((r: any) => r.id), first.map((i) => i.id), 'results in the batch order');
   const byId = new Map([...a.results, ...b.results].map((r: any) => [r.id, r]));
+  // The two batches are worked on at once: card 1's item in the first batch is answered, unless
+  // the second batch took the last of card 1's answers first (which one commits first is not fixed).
   for (const [id, challenge] of challenges) {
+    if (id === '1' && byId.get(id).error?.code === 'LIMIT_EXCEEDED') continue;
     t.equal(byId.get(id).response, answerChallenge('3DES', '00'.repeat(24), challenge).toString('base64'), `item ${id}`);
   }
   t.match(byId.get('mismatch'), { result: 'error', error: { code: 'CARD_MISMATCH', status: grpc.status.FAILED_PRECONDITION } });
   t.match(byId.get('malformed'), { result: 'error', error: { code: 'INVALID_ARGUMENT', status: grpc.status.INVALID_ARGUMENT } });
   t.match(byId.get('short'), { result: 'error', error: { code: 'INVALID_ARGUMENT' } });
-  // card 1 had one answer in the first batch: two more are granted, in item order, then LIMIT_EXCEEDED.
+  // Card 1 gets 3 answers in all (its item in the first batch and the second batch together); in
+  // the second batch they go in item order, then LIMIT_EXCEEDED.
+  const firstAnswered = byId.get('1').response ? 1 : 0;
   t.same(
     b.results.map((r: any) => r.response ? 'ok' : r.error.code),
-    ['ok', 'ok', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED'],
+    ['ok', 'ok', 'ok', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED'].map((v, i) => (i === 2 && firstAnswered ? 'LIMIT_EXCEEDED' : v)),
   );
   t.equal(byId.get('again-0').response, answerChallenge('3DES', '00'.repeat(24), Buffer.alloc(8, 0)).toString('base64'));
 
   // State left behind: counts and statuses of the requests, one audit row per item.
-  const db = new Database(join(tc.dir, 'cm.sqlite'), { readonly: true });
+  const db = await DbSnapshots.open(tc.database);
   t.teardown(() => db.close());
-  const counted = db.prepare('SELECT status, responses_issued AS n FROM requests WHERE uuid = ?');
-  t.same(counted.get(cards[1]!.requestUuid), { status: 4, n: 3 }, 'limit reached, Executing');
-  t.same(counted.get(cards[2]!.requestUuid), { status: 4, n: 1 });
-  const audit = db
-    .prepare("SELECT outcome, detail FROM audit_log WHERE action = 'GetAuthenticationResponse' ORDER BY id")
-    .all() as { outcome: string; detail: string }[];
+  const counted = (uuid: string) => db.row('SELECT status, responses_issued AS n FROM requests WHERE uuid = ?', uuid);
+  t.same(await counted(cards[1]!.requestUuid), { status: 4, n: 3 }, 'limit reached, Executing');
+  t.same(await counted(cards[2]!.requestUuid), { status: 4, n: 1 });
+  const audit = await db.rows<{ outcome: string; detail: string }>(
+    "SELECT outcome, detail FROM audit_log WHERE action = 'GetAuthenticationResponse' ORDER BY id",
+  );
   t.equal(audit.filter((r) => r.outcome === 'Succeeded').length, 42, '40 + 2 answers audited');
   t.same(
     audit.filter((r) => r.outcome === 'Refused').map((r) => JSON.parse(r.detail).code).sort(),
@@ -102,9 +107,9 @@ t.test('ComputeAuthenticationResponses refuses an unauthenticated stream and an 
     code: grpc.status.INVALID_ARGUMENT,
     details: /at most 1024 items/,
   });
-  const db = new Database(join(tc.dir, 'cm.sqlite'), { readonly: true });
+  const db = await DbSnapshots.open(tc.database);
   t.teardown(() => db.close());
-  t.same(db.prepare('SELECT count(*) AS n FROM audit_log').get(), { n: 0 }, 'nothing of the oversized batch was worked on');
+  t.same(await db.row('SELECT count(*) AS n FROM audit_log'), { n: 0 }, 'nothing of the oversized batch was worked on');
 });
 
 t.test('certificate requests that are wrong in any way are refused with nothing stored', async (t) => {
@@ -153,11 +158,12 @@ t.test('certificate requests that are wrong in any way are refused with nothing 
     t.equal(err.code, grpc.status.INVALID_ARGUMENT, label);
     t.ok(err.details.length > 0, `${label}: says why`);
   }
-  const db = new Database(join(tc.dir, 'cm.sqlite'), { readonly: true });
-  t.equal((db.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n, 0, 'nothing stored');
+  const db = await DbSnapshots.open(tc.database);
+  const stored = async () => (await db.row<{ n: number }>('SELECT count(*) AS n FROM certificates'))?.n;
+  t.equal(await stored(), 0, 'nothing stored');
   const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${rsa.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
   const ok = await submit([pem, ec.replace(/(.{76})/g, '$1\r\n')]);
   t.equal(ok.certificates?.length, 2, 'PEM armour and line breaks are accepted');
-  t.equal((db.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n, 2);
-  db.close();
+  t.equal(await stored(), 2);
+  await db.close();
 });

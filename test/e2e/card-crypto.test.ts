@@ -2,9 +2,8 @@
 // issuance client would: default key -> diversified key by challenge-response, server-proposed
 // PIN, PIN blocked by wrong tries, unblocked through an OfflineUnblock request.
 import t from 'tap';
+import { DbSnapshots } from '../support/db-snapshot.js';
 import { randomUUID } from 'node:crypto';
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { SimulatedSmartcard } from '../support/simcard.js';
 import { startStack, BASE, type Stack } from '../support/stack.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
@@ -66,9 +65,9 @@ t.test('a card is initialised, given a PIN, blocked and unblocked through the AP
   t.match(pin1.body, /^[0-9]{8}$/);
   const pin2 = await s.http('GET', `${BASE}/requests/${requestId}/smartcards/${cardUuid}/serverproposedpin?${pinQuery}`, { token: user });
   t.equal(pin2.body, pin1.body, 'a ServerDistributed PIN is stable until the request is final');
-  const db = new Database(join(s.core.dir, 'cm.sqlite'), { readonly: true });
+  const db = await DbSnapshots.open(s.core.database);
   t.teardown(() => db.close());
-  const sealed = db.prepare('SELECT sealed FROM server_pins').all() as { sealed: Buffer }[];
+  const sealed = await db.rows<{ sealed: Buffer }>('SELECT sealed FROM server_pins');
   t.equal(sealed.length, 1, 'stored once');
   t.notOk(sealed[0]!.sealed.includes(Buffer.from(pin1.body)), 'stored encrypted');
 
@@ -81,7 +80,7 @@ t.test('a card is initialised, given a PIN, blocked and unblocked through the AP
   const done = await s.http('PUT', `${BASE}/requests/${requestId}`, { token: user, body: { status: 'Completed' } });
   t.equal(done.body.Status, 8);
   t.equal((await s.http('GET', `${BASE}/smartcards/${cardUuid}`, { token: user })).body.Status, 3, 'Active');
-  t.equal((db.prepare('SELECT count(*) AS n FROM server_pins').get() as { n: number }).n, 0, 'the PIN is erased when the request is final');
+  t.equal((await db.row<{ n: number }>('SELECT count(*) AS n FROM server_pins'))?.n, 0, 'the PIN is erased when the request is final');
   const afterFinal = await s.http('GET', `${base}/diversifiedkey?${q({ cardid: card.cardId })}`, { token: user });
   t.equal(afterFinal.status, 409, 'no key material once the request is final');
 
@@ -156,9 +155,9 @@ t.test('the checks of SPEC 3, in their order, each audited when refused', async 
   t.equal(a.status, 200);
   t.not(a.body, b.body, 'Randomized: a fresh PIN every call');
   t.equal(((await s.http('GET', `${BASE}/audit?limit=1000`, { token: admin })).body as any[]).filter((r) => r.Action === 'GetServerProposedPin').length, 3);
-  const db = new Database(join(s.core.dir, 'cm.sqlite'), { readonly: true });
-  t.equal((db.prepare('SELECT count(*) AS n FROM server_pins').get() as { n: number }).n, 0, 'Randomized PINs are never stored');
-  db.close();
+  const db = await DbSnapshots.open(s.core.database);
+  t.equal((await db.row<{ n: number }>('SELECT count(*) AS n FROM server_pins'))?.n, 0, 'Randomized PINs are never stored');
+  await db.close();
 
   const refusals = (await s.http('GET', `${BASE}/audit?requestid=${requestId}&limit=1000`, { token: admin })).body.filter((r: any) => r.Outcome === 'Refused');
   const codes = refusals.map((r: any) => JSON.parse(r.Detail).code).sort();

@@ -119,7 +119,7 @@ t.test('responses: JSON with charset, enumerations as numbers, GUIDs lower case,
   for (const k of ['Uuid', 'ParentSmartcardUuid', 'PrimarySmartcardUuid', 'PermanentSmartcardUuid', 'AssignedUserUuid', 'ProfileTemplateUuid']) {
     t.match(card[k], GUID, `card ${k} is a lower-case GUID`);
   }
-  t.equal(db.row<{ atr: string }>('SELECT atr FROM smartcards WHERE uuid = ?', card.Uuid)?.atr, '3b8d0180fba000000397425446590301c8', 'stored lower case');
+  t.equal((await db.row<{ atr: string }>('SELECT atr FROM smartcards WHERE uuid = ?', card.Uuid))?.atr, '3b8d0180fba000000397425446590301c8', 'stored lower case');
 
   const configuration = (await s.http('GET', `${BASE}/profiletemplates/${templateId}/configuration/smartcards`, { token: admin })).body;
   t.equal(configuration.UserPinOption, 2, 'UserPinOption as a number');

@@ -164,7 +164,7 @@ t.test('415: a body that is not JSON; a body with no content type is read as JSO
   });
   t.equal(noType.status, 201, 'no Content-Type: read as JSON');
   const created = idOf(noType.body);
-  t.ok(db.row('SELECT uuid FROM requests WHERE uuid = ?', created), 'and the request is stored');
+  t.ok((await db.row('SELECT uuid FROM requests WHERE uuid = ?', created)), 'and the request is stored');
   const charset = await s.http('POST', `${BASE}/requests`, {
     token: user,
     rawBody: JSON.stringify({ profiletemplateuuid: templateId, type: 'Enroll' }),

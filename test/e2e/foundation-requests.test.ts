@@ -98,7 +98,7 @@ t.test('POST /requests: 201 with the URI; GET /requests/{id}: the SPEC 5.2 objec
   t.same(r.DataCollection, []);
   t.same(r.Approvals, []);
   t.equal(typeof r.Priority, 'number');
-  const row = db.row<Record<string, unknown>>('SELECT * FROM requests WHERE uuid = ?', id)!;
+  const row = (await db.row<Record<string, unknown>>('SELECT * FROM requests WHERE uuid = ?', id))!;
   t.equal(row.status, RS.Approved, 'stored Approved');
   t.equal(row.request_type, 1);
   t.equal(row.target_user_uuid, USERS.user.sub);
@@ -145,7 +145,7 @@ t.test('POST /requests: datacollection in three shapes, priority as number or nu
     if (res.status !== 201) continue;
     const id = idOf(res.body);
     t.strictSame((await getRequest(id)).DataCollection, wanted, `${label}: answered as [{Name,Value}]`);
-    const stored = JSON.parse(String(db.row<{ data_collection: string }>('SELECT data_collection FROM requests WHERE uuid = ?', id)?.data_collection));
+    const stored = JSON.parse(String((await db.row<{ data_collection: string }>('SELECT data_collection FROM requests WHERE uuid = ?', id))?.data_collection));
     t.same(
       (stored as Record<string, string>[]).map((e) => Object.fromEntries(Object.entries(e).map(([k, v]) => [k.toLowerCase(), v]))),
       [
@@ -165,7 +165,7 @@ t.test('POST /requests: datacollection in three shapes, priority as number or nu
     if (res.status !== 201) continue;
     const id = idOf(res.body);
     t.equal((await getRequest(id)).Priority, 7, `priority as ${label}: 7`);
-    t.equal(db.row<{ priority: number }>('SELECT priority FROM requests WHERE uuid = ?', id)?.priority, 7, `priority as ${label}: stored 7`);
+    t.equal((await db.row<{ priority: number }>('SELECT priority FROM requests WHERE uuid = ?', id))?.priority, 7, `priority as ${label}: stored 7`);
   }
 
   const post = (body: object) => () => s.http('POST', `${BASE}/requests`, { token: user, body: { profiletemplateuuid: templateId, type: 'Enroll', ...body } });
@@ -236,7 +236,7 @@ t.test('approvals: ApprovalsNeeded 2 needs two distinct approvers; no self-appro
   const id = await createRequest(user, { profiletemplateuuid: twoApprovalsId, type: 'Enroll' });
   let r = await getRequest(id, user);
   t.equal(r.Status, RS.Pending, 'Pending at creation');
-  t.equal(requestStatus(id), RS.Pending);
+  t.equal((await requestStatus(id)), RS.Pending);
 
   const approve = (token: string, comment = 'ok') => () => putRequest(id, { status: 'Approved', comment }, token);
   await expectRefused(t, db, 'the initiator and target approves their own request', approve(user), 403);
@@ -253,13 +253,13 @@ t.test('approvals: ApprovalsNeeded 2 needs two distinct approvers; no self-appro
   t.equal(res.body.Approvals[0].Approved, true);
   t.equal(res.body.Approvals[0].Comment, 'checked the badge');
   t.match(res.body.Approvals[0].At, ISO_Z);
-  t.equal(requestStatus(id), RS.Pending, 'stored Pending');
+  t.equal((await requestStatus(id)), RS.Pending, 'stored Pending');
 
   // The same approver again does not approve.
   res = await approve(approver, 'again')();
   t.ok(res.status === 200 || res.status === 409, `the same approver again: 200 or 409 (${res.status})`);
-  t.equal(requestStatus(id), RS.Pending, 'the same approver twice: still Pending');
-  t.equal(approvalRows(id).length, 1, 'one approval stored');
+  t.equal((await requestStatus(id)), RS.Pending, 'the same approver twice: still Pending');
+  t.equal((await approvalRows(id)).length, 1, 'one approval stored');
   r = await getRequest(id, user);
   t.equal(r.Status, RS.Pending);
   t.equal(r.Approvals.length, 1, 'one approval recorded');
@@ -272,14 +272,14 @@ t.test('approvals: ApprovalsNeeded 2 needs two distinct approvers; no self-appro
   t.equal(res.status, 200, 'second, distinct approver: 200');
   t.equal(res.body.Status, RS.Approved, 'two distinct approvals: Approved (3)');
   t.same(res.body.Approvals.map((a: any) => a.ApproverUuid).sort(), [USERS.approver.sub, USERS.approver2.sub].sort());
-  t.equal(requestStatus(id), RS.Approved, 'stored Approved');
-  t.same(approvalRows(id).map((a) => a.approver_uuid), [USERS.approver.sub, USERS.approver2.sub].sort());
+  t.equal((await requestStatus(id)), RS.Approved, 'stored Approved');
+  t.same((await approvalRows(id)).map((a) => a.approver_uuid), [USERS.approver.sub, USERS.approver2.sub].sort());
   t.equal(res.body.Completed, UNSET, 'Approved is not final: Completed unset');
 
   await expectRefused(t, db, 'approving an Approved request', approve(approver2), 409);
   await expectRefused(t, db, 'denying an Approved request', () => putRequest(id, { status: 'Denied' }, approver), 409);
   const card = await bind(user, id);
-  t.equal(cardStatus(card), S.Assigned, 'an Approved request can be bound');
+  t.equal((await cardStatus(card)), S.Assigned, 'an Approved request can be bound');
 
   // The initiator may not approve a request they initiated for someone else.
   const byApprover = await createRequest(approver, { profiletemplateuuid: twoApprovalsId, type: 'Enroll', target: USERS.user.sub });
@@ -291,7 +291,7 @@ t.test('approvals: ApprovalsNeeded 2 needs two distinct approvers; no self-appro
   // The target may not approve a request made for them.
   const forApprover = await createRequest(agent, { profiletemplateuuid: twoApprovalsId, type: 'Enroll', target: USERS.approver.sub });
   await expectRefused(t, db, 'the target approves', () => putRequest(forApprover, { status: 'Approved' }, approver), 403);
-  t.equal(requestStatus(forApprover), RS.Pending);
+  t.equal((await requestStatus(forApprover)), RS.Pending);
 });
 
 t.test('one denial: Denied, final', async (t) => {
@@ -306,7 +306,7 @@ t.test('one denial: Denied, final', async (t) => {
   const denial = res.body.Approvals.find((a: any) => a.ApproverUuid === USERS.approver2.sub);
   t.equal(denial?.Approved, false, 'the denial is recorded as Approved false');
   t.equal(denial?.Comment, 'not eligible');
-  t.equal(requestStatus(id), RS.Denied, 'stored Denied');
+  t.equal((await requestStatus(id)), RS.Denied, 'stored Denied');
 
   await expectRefused(t, db, 'approving a Denied request', () => putRequest(id, { status: 'Approved' }, approver2), 409);
   await expectRefused(t, db, 'canceling a Denied request', () => putRequest(id, { status: 'Canceled' }, user), 409);
@@ -318,7 +318,7 @@ t.test('one denial: Denied, final', async (t) => {
   const changed = await createRequest(user, { profiletemplateuuid: twoApprovalsId, type: 'Enroll' });
   t.equal((await putRequest(changed, { status: 'Approved' }, approver)).status, 200);
   const second = await putRequest(changed, { status: 'Denied', comment: 'changed my mind' }, approver);
-  const stored = approvalRows(changed);
+  const stored = await approvalRows(changed);
   const after = await getRequest(changed, user);
   if (second.status === 200) {
     t.equal(after.Status, RS.Denied, 'the denial counted: Denied');
@@ -348,14 +348,14 @@ t.test('cancel: by the initiator or the target, from Pending or Approved', async
   t.equal(res.status, 200, 'the initiator cancels a Pending request');
   t.equal(res.body.Status, RS.Canceled, 'Canceled (6)');
   t.not(res.body.Completed, UNSET, 'final: Completed is set');
-  t.equal(requestStatus(pending), RS.Canceled);
+  t.equal((await requestStatus(pending)), RS.Canceled);
 
   const forUser = await createRequest(agent, { profiletemplateuuid: templateId, type: 'Enroll', target: USERS.user.sub });
-  t.equal(requestStatus(forUser), RS.Approved);
+  t.equal((await requestStatus(forUser)), RS.Approved);
   res = await putRequest(forUser, { status: 'canceled' }, user);
   t.equal(res.status, 200, 'the target cancels an Approved request');
   t.equal(res.body.Status, RS.Canceled);
-  t.equal(requestStatus(forUser), RS.Canceled);
+  t.equal((await requestStatus(forUser)), RS.Canceled);
 
   const byAgent = await createRequest(agent, { profiletemplateuuid: templateId, type: 'Enroll', target: randomUUID() });
   res = await putRequest(byAgent, { status: 6 }, agent);
@@ -372,7 +372,7 @@ t.test('completion: an Enroll request with its card -> Completed, the card Activ
   const id = await createRequest(user, { profiletemplateuuid: templateId, type: 'Enroll' });
   await expectRefused(t, db, 'completing an Enroll request with no card', () => putRequest(id, { status: 'Completed' }, user), 409);
   const card = await bind(user, id);
-  t.equal(requestStatus(id), RS.Executing, 'Executing after the bind');
+  t.equal((await requestStatus(id)), RS.Executing, 'Executing after the bind');
   await expectRefused(t, db, 'an approver completes', () => putRequest(id, { status: 'Completed' }, approver), 403);
   await expectRefused(t, db, 'an administrator (no executor) completes', () => putRequest(id, { status: 'Completed' }, admin), 403);
   const res = await putRequest(id, { status: 'Completed' }, user);
@@ -382,19 +382,19 @@ t.test('completion: an Enroll request with its card -> Completed, the card Activ
   t.match(res.body.Completed, ISO_Z);
   t.not(res.body.Completed, UNSET);
   t.equal(res.body.NewSmartcardUuid, card);
-  t.equal(requestStatus(id), RS.Completed, 'stored Completed');
-  t.equal(cardStatus(card), S.Active, 'the card is stored Active (3)');
+  t.equal((await requestStatus(id)), RS.Completed, 'stored Completed');
+  t.equal((await cardStatus(card)), S.Active, 'the card is stored Active (3)');
   t.equal((await s.http('GET', `${BASE}/smartcards/${card}`, { token: user })).body.Status, S.Active, 'GET shows the card Active');
   await expectRefused(t, db, 'completing a Completed request', () => putRequest(id, { status: 'Completed' }, user), 409);
   await expectRefused(t, db, 'abandoning a Completed request', () => putRequest(id, { status: 'Abandoned' }, user), 409);
 
   // A type that issues no card completes from Approved.
   const retire = await createRequest(agent, { type: 'Retire', target: USERS.user.sub, smartcard: card });
-  t.equal(requestStatus(retire), RS.Approved);
+  t.equal((await requestStatus(retire)), RS.Approved);
   const done = await putRequest(retire, { status: 'completed' }, agent);
   t.equal(done.status, 200, 'Retire completes from Approved');
   t.equal(done.body.Status, RS.Completed);
-  t.equal(cardStatus(card), S.Active, 'completing a Retire request without setting the card status leaves the card');
+  t.equal((await cardStatus(card)), S.Active, 'completing a Retire request without setting the card status leaves the card');
 });
 
 t.test('abandon: an executor abandons an Executing request; its never-Active card is Retired', async (t) => {
@@ -405,8 +405,8 @@ t.test('abandon: an executor abandons an Executing request; its never-Active car
   const res = await putRequest(id, { status: 'Abandoned' }, agent);
   t.equal(res.status, 200, 'an enrollment agent abandons');
   t.equal(res.body.Status, RS.Abandoned, 'Abandoned (7)');
-  t.equal(requestStatus(id), RS.Abandoned);
-  t.equal(cardStatus(card), S.Retired, 'the card that was never Active is Retired');
+  t.equal((await requestStatus(id)), RS.Abandoned);
+  t.equal((await cardStatus(card)), S.Retired, 'the card that was never Active is Retired');
 });
 
 t.test('PUT /requests/{id}: malformed input and unknown or invisible requests', async (t) => {
@@ -426,7 +426,7 @@ t.test('PUT /requests/{id}: malformed input and unknown or invisible requests', 
   }
   await expectRefused(t, db, 'PUT /requests/{id}, unknown', put(randomUUID(), { status: 'Approved' }), 404);
   await expectRefused(t, db, 'PUT /requests/{id}, not visible', put(id, { status: 'Canceled' }, other), 404);
-  t.equal(requestStatus(id), RS.Pending, 'still Pending');
+  t.equal((await requestStatus(id)), RS.Pending, 'still Pending');
 });
 
 t.test('GET /requests/{id}: who may read', async (t) => {

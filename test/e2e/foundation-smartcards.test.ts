@@ -73,13 +73,13 @@ async function cardIn(status: CardState, template = templateId): Promise<{ reque
   if (status === 'Suspended') await via('Reinstate', 'Suspended');
   if (status === 'Disabled') await via('Revoke', 'Disabled');
   if (status === 'Retired') await via('Retire', 'Retired');
-  if (cardStatus(cardUuid) !== S[status]) throw new Error(`could not bring a card to ${status}`);
+  if ((await cardStatus(cardUuid)) !== S[status]) throw new Error(`could not bring a card to ${status}`);
   return { requestId, cardUuid, cardId };
 }
 
 t.test('seed 000/001/002: bind with the seed body and mixed-case path, retry, retire', async (t) => {
   const requestId = await createRequest(user, { profiletemplateuuid: templateId, type: 'Enroll' });
-  t.equal(requestStatus(requestId), RS.Approved, 'a self-service Enroll with ApprovalsNeeded 0 is Approved at creation');
+  t.equal((await requestStatus(requestId)), RS.Approved, 'a self-service Enroll with ApprovalsNeeded 0 is Approved at creation');
 
   // Seed 000: the Swedish page's URL casing; the body exactly as the seed writes it.
   const bound = await s.http('POST', '/CertificateManagement/API/v1.0/SmartCards', {
@@ -97,16 +97,16 @@ t.test('seed 000/001/002: bind with the seed body and mixed-case path, retry, re
   t.ok(bound.headers.get('x-correlation-id'), 'X-Correlation-Id on success too');
 
   // The state left behind: one Assigned card record, the request bound to it and Executing.
-  const row = db.row<Record<string, unknown>>('SELECT * FROM smartcards WHERE uuid = ?', cardUuid)!;
+  const row = (await db.row<Record<string, unknown>>('SELECT * FROM smartcards WHERE uuid = ?', cardUuid))!;
   t.ok(row, 'the card record is stored');
   t.equal(row.status, S.Assigned, 'stored Assigned');
   t.equal(compact(String(row.card_id)), compact(SEED_CARDID), 'stored with the cardid');
   t.equal(row.atr, SEED_ATR);
   t.equal(row.assigned_user_uuid, USERS.user.sub);
   t.equal(row.profile_template_uuid, templateId);
-  const cardRows = db.rows<{ card_id: string }>('SELECT card_id FROM smartcards').filter((r) => compact(r.card_id) === compact(SEED_CARDID));
+  const cardRows = (await db.rows<{ card_id: string }>('SELECT card_id FROM smartcards')).filter((r) => compact(r.card_id) === compact(SEED_CARDID));
   t.equal(cardRows.length, 1, 'one card record with that cardid');
-  const req = db.row<{ status: number; new_smartcard_uuid: string }>('SELECT status, new_smartcard_uuid FROM requests WHERE uuid = ?', requestId)!;
+  const req = (await db.row<{ status: number; new_smartcard_uuid: string }>('SELECT status, new_smartcard_uuid FROM requests WHERE uuid = ?', requestId))!;
   t.equal(req.status, RS.Executing, 'binding moves the request Approved -> Executing');
   t.equal(req.new_smartcard_uuid, cardUuid, 'the request records its new card');
   const viaRest = await s.http('GET', `${BASE}/requests/${requestId}`, { token: user });
@@ -140,13 +140,13 @@ t.test('seed 000/001/002: bind with the seed body and mixed-case path, retry, re
     ['other casing of the names', { RequestId: requestId, CARDID: SEED_CARDID, Atr: SEED_ATR }],
   ];
   for (const [label, body] of retries) {
-    const before = db.take();
+    const before = (await db.take());
     const retry = await s.http('POST', '/CertificateManagement/API/v1.0/SmartCards', { token: user, body });
     t.equal(retry.status, 204, `${label}: 204`);
     t.equal(retry.raw.length, 0, `${label}: no body`);
     t.equal(retry.headers.get('location'), null, `${label}: no Location on 204`);
     t.ok(retry.headers.get('x-correlation-id'), `${label}: X-Correlation-Id`);
-    expectSame(t, db.take(), before, `${label}: nothing changed`);
+    expectSame(t, (await db.take()), before, `${label}: nothing changed`);
   }
   await expectRefused(
     t,
@@ -188,15 +188,15 @@ t.test('seed 000/001/002: bind with the seed body and mixed-case path, retry, re
     Middleware: 'MSBaseCSP',
     Atr: '3b8d0180fba000000397425446590301c8',
   });
-  t.equal(cardStatus(cardUuid), S.Retired, 'stored Retired');
+  t.equal((await cardStatus(cardUuid)), S.Retired, 'stored Retired');
   t.equal((await s.http('GET', `${BASE}/smartcards/${cardUuid}`, { token: user })).body.Status, S.Retired);
 
   // Setting the status the card already has: 200, a no-op.
-  const before = db.take();
+  const before = (await db.take());
   const again = await s.http('PUT', `${BASE}/requests/${requestId}/smartcards/${cardUuid}`, { token: user, body: { status: 'retired' } });
   t.equal(again.status, 200, 'the same status again: 200');
   t.equal(again.body.Status, S.Retired);
-  expectSame(t, db.take(), before, 'the no-op changed nothing');
+  expectSame(t, (await db.take()), before, 'the no-op changed nothing');
   await expectRefused(
     t,
     db,
@@ -211,7 +211,7 @@ t.test('seed 000/001/002: bind with the seed body and mixed-case path, retry, re
   t.equal(done.status, 409, 'completion with a retired card: 409');
   t.equal(done.body?.Code, 'WRONG_STATE');
   t.equal(done.body?.CorrelationId, done.headers.get('x-correlation-id'));
-  t.equal(requestStatus(requestId), RS.Failed, 'the request is Failed');
+  t.equal((await requestStatus(requestId)), RS.Failed, 'the request is Failed');
   const failed = await s.http('GET', `${BASE}/requests/${requestId}`, { token: user });
   t.equal(failed.body.Status, RS.Failed);
   t.not(failed.body.Completed, '0001-01-01T00:00:00Z', 'a final request has its Completed time');
@@ -220,7 +220,7 @@ t.test('seed 000/001/002: bind with the seed body and mixed-case path, retry, re
   const second = await createRequest(user, { profiletemplateuuid: templateId, type: 'Enroll' });
   const secondCard = await bind(user, second, SEED_CARDID.toUpperCase(), SEED_ATR);
   t.not(secondCard, cardUuid, 'a new card record');
-  t.equal(db.rows<{ card_id: string }>('SELECT card_id FROM smartcards').filter((r) => compact(r.card_id) === compact(SEED_CARDID)).length, 2);
+  t.equal((await db.rows<{ card_id: string }>('SELECT card_id FROM smartcards')).filter((r) => compact(r.card_id) === compact(SEED_CARDID)).length, 2);
   const found = await s.http('GET', `${BASE}/smartcards?cardid=${SEED_CARDID}`, { token: user });
   t.equal(found.status, 200);
   t.equal(found.body.Uuid, secondCard, 'GET /smartcards?cardid= returns the newest record with that cardid');
@@ -256,7 +256,7 @@ t.test('mixed-case paths and GUID forms on the card routes', async (t) => {
   t.equal(put.status, 200, 'PUT with braces, upper case, and STATUS/RETIRED in any case');
   t.equal(put.body.Uuid, cardUuid, 'GUIDs are written lower case');
   t.equal(put.body.Status, S.Retired);
-  t.equal(cardStatus(cardUuid), S.Retired);
+  t.equal((await cardStatus(cardUuid)), S.Retired);
 });
 
 t.test('binding: the card record is as SPEC 5.1 says', async (t) => {
@@ -280,7 +280,7 @@ t.test('binding: the card record is as SPEC 5.1 says', async (t) => {
   t.equal(card.AssignedUserUuid, USERS.user.sub);
   t.equal(card.ProfileTemplateUuid, middlewareTemplate);
   t.equal(card.ProfileTemplateVersion, 1);
-  t.equal(db.row<{ atr: string }>('SELECT atr FROM smartcards WHERE uuid = ?', card.Uuid)?.atr, SEED_ATR, 'stored lower case');
+  t.equal((await db.row<{ atr: string }>('SELECT atr FROM smartcards WHERE uuid = ?', card.Uuid))?.atr, SEED_ATR, 'stored lower case');
 
   const other = await createRequest(user, { profiletemplateuuid: middlewareTemplate, type: 'Enroll' });
   const plain = await bind(user, other, randomUUID(), '3b00');
@@ -314,7 +314,7 @@ t.test('POST /smartcards: every refusal, nothing changed', async (t) => {
   ] as const) {
     await expectRefused(t, db, `POST /smartcards, ${label}`, post(body), 400);
   }
-  t.equal(requestStatus(requestId), RS.Approved, 'the request is still Approved and unbound');
+  t.equal((await requestStatus(requestId)), RS.Approved, 'the request is still Approved and unbound');
 
   // 404: no such request; a request the caller may not see.
   await expectRefused(t, db, 'POST /smartcards, unknown request', post({ requestid: randomUUID(), cardid: cardId }), 404);
@@ -326,7 +326,7 @@ t.test('POST /smartcards: every refusal, nothing changed', async (t) => {
 
   // 409 WRONG_STATE: Pending; a request type that issues no card; final requests.
   const pending = await createRequest(user, { profiletemplateuuid: pendingTemplateId, type: 'Enroll' });
-  t.equal(requestStatus(pending), RS.Pending, 'ApprovalsNeeded 1: Pending at creation');
+  t.equal((await requestStatus(pending)), RS.Pending, 'ApprovalsNeeded 1: Pending at creation');
   await expectRefused(t, db, 'POST /smartcards on a Pending request', post({ requestid: pending, cardid: cardId }), 409, 'WRONG_STATE');
   const active = await cardIn('Active');
   const retire = await createRequest(agent, { type: 'Retire', target: USERS.user.sub, smartcard: active.cardUuid });
@@ -347,8 +347,8 @@ t.test('POST /smartcards: every refusal, nothing changed', async (t) => {
   ] as const) {
     await expectRefused(t, db, `POST /smartcards, cardid of a ${label} card`, post({ requestid: requestId, cardid: held }), 409, 'CARD_IN_USE');
   }
-  t.equal(requestStatus(requestId), RS.Approved, 'still Approved and unbound after all refusals');
-  t.equal(db.row<{ new_smartcard_uuid: string }>('SELECT new_smartcard_uuid FROM requests WHERE uuid = ?', requestId)?.new_smartcard_uuid, NIL);
+  t.equal((await requestStatus(requestId)), RS.Approved, 'still Approved and unbound after all refusals');
+  t.equal((await db.row<{ new_smartcard_uuid: string }>('SELECT new_smartcard_uuid FROM requests WHERE uuid = ?', requestId))?.new_smartcard_uuid, NIL);
 
   // Not live (Disabled, Retired): the cardid may be bound again; a template allowing reuse too.
   const disabled = await cardIn('Disabled');
@@ -373,16 +373,16 @@ t.test('PUT /requests/{reqid}/smartcards/{scid}: the SPEC 6 table, enum forms, e
   // Reinstate: Active <-> Suspended, names in any case and numbers.
   const card = await cardIn('Active');
   const reinstate = await createRequest(agent, { type: 'Reinstate', target: USERS.user.sub, smartcard: card.cardUuid });
-  t.equal(requestStatus(reinstate), RS.Approved);
+  t.equal((await requestStatus(reinstate)), RS.Approved);
   let res = await put(reinstate, card.cardUuid, { status: 'suspended' })();
   t.equal(res.status, 200, 'Reinstate: Active -> Suspended ("suspended")');
   t.equal(res.body.Status, S.Suspended, 'Status as a number');
-  t.equal(cardStatus(card.cardUuid), S.Suspended, 'stored Suspended');
-  t.equal(requestStatus(reinstate), RS.Executing, 'the request is Executing after its first execute operation');
+  t.equal((await cardStatus(card.cardUuid)), S.Suspended, 'stored Suspended');
+  t.equal((await requestStatus(reinstate)), RS.Executing, 'the request is Executing after its first execute operation');
   res = await put(reinstate, card.cardUuid, { status: 3 })();
   t.equal(res.status, 200, 'Reinstate: Suspended -> Active (3)');
   t.equal(res.body.Status, S.Active);
-  t.equal(cardStatus(card.cardUuid), S.Active);
+  t.equal((await cardStatus(card.cardUuid)), S.Active);
   await expectRefused(t, db, 'Reinstate may not retire', put(reinstate, card.cardUuid, { status: 'Retired' }), 409, 'INVALID_TRANSITION');
   await expectRefused(t, db, 'Reinstate may not disable', put(reinstate, card.cardUuid, { status: 'Disabled' }), 409, 'INVALID_TRANSITION');
 
@@ -393,7 +393,7 @@ t.test('PUT /requests/{reqid}/smartcards/{scid}: the SPEC 6 table, enum forms, e
   res = await put(revoke, card.cardUuid, { status: 'DISABLED' })();
   t.equal(res.status, 200, 'Revoke: Active -> Disabled');
   t.equal(res.body.Status, S.Disabled);
-  t.equal(cardStatus(card.cardUuid), S.Disabled);
+  t.equal((await cardStatus(card.cardUuid)), S.Disabled);
   await expectRefused(t, db, 'Disabled -> Active is no change any request makes', put(revoke, card.cardUuid, { status: 'Active' }), 409, 'INVALID_TRANSITION');
 
   // Retire: Disabled -> Retired (the number 6).
@@ -401,14 +401,14 @@ t.test('PUT /requests/{reqid}/smartcards/{scid}: the SPEC 6 table, enum forms, e
   res = await put(retire, card.cardUuid, { status: 6 })();
   t.equal(res.status, 200, 'Retire: Disabled -> Retired (6)');
   t.equal(res.body.Status, S.Retired);
-  t.equal(cardStatus(card.cardUuid), S.Retired);
+  t.equal((await cardStatus(card.cardUuid)), S.Retired);
 
   // Enroll: Assigned -> Retired only; Active comes only from completing the request.
   const assigned = await cardIn('Assigned');
   for (const to of ['Active', 'Suspended', 'Disabled', 'New', 'None']) {
     await expectRefused(t, db, `Enroll: Assigned -> ${to}`, put(assigned.requestId, assigned.cardUuid, { status: to }, user), 409, 'INVALID_TRANSITION');
   }
-  t.equal(cardStatus(assigned.cardUuid), S.Assigned);
+  t.equal((await cardStatus(assigned.cardUuid)), S.Assigned);
 
   // 400: malformed ids, bad enum names and numbers, missing or ill-typed status.
   for (const [label, reqid, scid, body] of [
@@ -441,7 +441,7 @@ t.test('PUT /requests/{reqid}/smartcards/{scid}: the SPEC 6 table, enum forms, e
   const canceledRetire = await createRequest(agent, { type: 'Retire', target: USERS.user.sub, smartcard: completed.cardUuid });
   await setRequest(agent, canceledRetire, 'Canceled');
   await expectRefused(t, db, 'PUT card status on a Canceled request', put(canceledRetire, completed.cardUuid, { status: 'Retired' }), 409, 'WRONG_STATE');
-  t.equal(cardStatus(completed.cardUuid), S.Active, 'the card is still Active');
+  t.equal((await cardStatus(completed.cardUuid)), S.Active, 'the card is still Active');
 
   // A Pending request (Retire needs one approval on this template) may not change its card yet.
   const retireNeedsApproval = restTemplate({ name: 'Retire needs an approval' });
@@ -449,9 +449,9 @@ t.test('PUT /requests/{reqid}/smartcards/{scid}: the SPEC 6 table, enum forms, e
   const approvalTemplate = await createTemplate(retireNeedsApproval);
   const guarded = await cardIn('Active', approvalTemplate);
   const pendingRetire = await createRequest(agent, { type: 'Retire', target: USERS.user.sub, smartcard: guarded.cardUuid });
-  t.equal(requestStatus(pendingRetire), RS.Pending, 'the Retire request is Pending');
+  t.equal((await requestStatus(pendingRetire)), RS.Pending, 'the Retire request is Pending');
   await expectRefused(t, db, 'PUT card status on a Pending request', put(pendingRetire, guarded.cardUuid, { status: 'Retired' }), 409, 'WRONG_STATE');
-  t.equal(cardStatus(guarded.cardUuid), S.Active, 'the card is still Active');
+  t.equal((await cardStatus(guarded.cardUuid)), S.Active, 'the card is still Active');
 });
 
 t.test('GET /smartcards/{id} and GET /smartcards?cardid=: visibility and refusals', async (t) => {
@@ -573,17 +573,18 @@ t.test('20 concurrent binds of one cardid to 20 requests: one 201, nineteen CARD
     t.same(Object.keys(r.body).sort(), ['Code', 'CorrelationId', 'Message']);
     t.equal(r.body.CorrelationId, r.headers.get('x-correlation-id'));
   }
-  const rows = db.rows<{ uuid: string; card_id: string; request_uuid: string }>('SELECT uuid, card_id, request_uuid FROM smartcards').filter(
+  const rows = (await db.rows<{ uuid: string; card_id: string; request_uuid: string }>('SELECT uuid, card_id, request_uuid FROM smartcards')).filter(
     (r) => compact(r.card_id) === compact(cardId),
   );
   t.equal(rows.length, 1, 'one card record in storage');
   const winner = created[0] ? idOf(created[0].body) : undefined;
   t.equal(rows[0]?.uuid, winner, 'it is the card of the 201');
-  const bound = requests.filter((r) => db.row<{ new_smartcard_uuid: string }>('SELECT new_smartcard_uuid FROM requests WHERE uuid = ?', r)?.new_smartcard_uuid !== NIL);
+  const boundCards = await Promise.all(requests.map((r) => db.row<{ new_smartcard_uuid: string }>('SELECT new_smartcard_uuid FROM requests WHERE uuid = ?', r)));
+  const bound = requests.filter((_r, i) => boundCards[i]?.new_smartcard_uuid !== NIL);
   t.equal(bound.length, 1, 'one request is bound');
   t.equal(rows[0]?.request_uuid, bound[0]);
   t.same(
-    requests.map((r) => requestStatus(r)).sort(),
+    (await Promise.all(requests.map((r) => requestStatus(r)))).sort(),
     [...Array(19).fill(RS.Approved), RS.Executing].sort(),
     'the winner is Executing, the other nineteen still Approved',
   );
@@ -599,9 +600,9 @@ t.test('concurrent binds to one request: one card wins; identical retries answer
     Array(9).fill('409 REQUEST_ALREADY_BOUND'),
     'nine 409 REQUEST_ALREADY_BOUND',
   );
-  const rows = db.rows<{ uuid: string }>('SELECT uuid FROM smartcards WHERE request_uuid = ?', requestId);
+  const rows = (await db.rows<{ uuid: string }>('SELECT uuid FROM smartcards WHERE request_uuid = ?', requestId));
   t.equal(rows.length, 1, 'one card record for the request');
-  t.equal(db.row<{ new_smartcard_uuid: string }>('SELECT new_smartcard_uuid FROM requests WHERE uuid = ?', requestId)?.new_smartcard_uuid, rows[0]?.uuid);
+  t.equal((await db.row<{ new_smartcard_uuid: string }>('SELECT new_smartcard_uuid FROM requests WHERE uuid = ?', requestId))?.new_smartcard_uuid, rows[0]?.uuid);
 
   const same = await createRequest(agent, { profiletemplateuuid: templateId, type: 'Enroll', target: randomUUID() });
   const cardId = randomUUID();
@@ -614,5 +615,5 @@ t.test('concurrent binds to one request: one card wins; identical retries answer
     'the same bind ten times at once: one 201, nine 204',
   );
   t.ok(retries.filter((r) => r.status === 204).every((r) => r.raw.length === 0), 'the 204s have no body');
-  t.equal(db.rows('SELECT uuid FROM smartcards WHERE request_uuid = ?', same).length, 1, 'one card record');
+  t.equal((await db.rows('SELECT uuid FROM smartcards WHERE request_uuid = ?', same)).length, 1, 'one card record');
 });

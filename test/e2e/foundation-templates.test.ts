@@ -61,7 +61,7 @@ t.test('POST /profiletemplates: 201, Location, service-assigned Uuid and Version
   const id = idOf(res.body);
   t.not(id, sentUuid, 'the Uuid is assigned by the service');
   t.equal(res.headers.get('location'), `/CertificateManagement/api/v1.0/profiletemplates/${id}`);
-  t.equal(db.row<{ version: number }>('SELECT version FROM profile_templates WHERE uuid = ?', id)?.version, 1, 'stored with Version 1');
+  t.equal((await db.row<{ version: number }>('SELECT version FROM profile_templates WHERE uuid = ?', id))?.version, 1, 'stored with Version 1');
 
   const got = await s.http('GET', `${BASE}/profiletemplates/${id}`, { token: admin });
   t.equal(got.status, 200);
@@ -219,9 +219,9 @@ t.test('DefaultAdminKeyHex: null unless an executor of an Approved/Executing req
   // An Approved request of the user's own (self-service executor).
   const approved = await createRequest(user, { profiletemplateuuid: id, type: 'Enroll' });
   const correlationId = `read-key-${randomUUID()}`;
-  const before = db.take();
+  const before = (await db.take());
   const shown = await configOf(id, user, correlationId);
-  expectSame(t, db.take(), before, 'reading the key changes nothing but the audit log');
+  expectSame(t, (await db.take()), before, 'reading the key changes nothing but the audit log');
   t.equal(shown.DefaultAdminKeyHex, KEY, 'the executor of an Approved request sees the key');
   t.equal(await keyInTemplate(id, user), KEY, 'also in GET /profiletemplates/{id}');
   t.equal((await configOf(id, approver)).DefaultAdminKeyHex, null, 'an approver (no executor) still sees null');
@@ -280,7 +280,7 @@ t.test('PUT /profiletemplates/{id}: Version +1 on every change; requests and car
   t.equal(put1.body.Uuid, id, 'the Uuid stays');
   t.equal(put1.body.Version, 2, 'Version 2, whatever was sent');
   t.equal(put1.body.Name, 'Versioned v2');
-  t.equal(db.row<{ version: number; name: string }>('SELECT version, name FROM profile_templates WHERE uuid = ?', id)?.version, 2, 'stored Version 2');
+  t.equal((await db.row<{ version: number; name: string }>('SELECT version, name FROM profile_templates WHERE uuid = ?', id))?.version, 2, 'stored Version 2');
   const put2 = await s.http('PUT', `${BASE}/profiletemplates/${id}`, { token: admin, body: restTemplate({ name: 'Versioned v3', approvals: 1 }) });
   t.equal(put2.body?.Version, 3, 'Version 3');
   const got = await s.http('GET', `${BASE}/profiletemplates/${id}`, { token: user });
@@ -289,10 +289,10 @@ t.test('PUT /profiletemplates/{id}: Version +1 on every change; requests and car
   t.equal(got.body.Policies.Enroll.ApprovalsNeeded, 1, 'the new policy is in force');
 
   t.equal((await s.http('GET', `${BASE}/smartcards/${earlyCard}`, { token: user })).body.ProfileTemplateVersion, 1, 'a card keeps the Version it was made under');
-  t.equal(db.row<{ profile_template_version: number }>('SELECT profile_template_version FROM requests WHERE uuid = ?', early)?.profile_template_version, 1, 'a request keeps its Version');
+  t.equal((await db.row<{ profile_template_version: number }>('SELECT profile_template_version FROM requests WHERE uuid = ?', early))?.profile_template_version, 1, 'a request keeps its Version');
   const late = await createRequest(user, { profiletemplateuuid: id, type: 'Enroll' });
-  t.equal(db.row<{ status: number }>('SELECT status FROM requests WHERE uuid = ?', late)?.status, 1, 'a new request follows the new policy: Pending');
-  t.equal(db.row<{ profile_template_version: number }>('SELECT profile_template_version FROM requests WHERE uuid = ?', late)?.profile_template_version, 3, 'a new request records Version 3');
+  t.equal((await db.row<{ status: number }>('SELECT status FROM requests WHERE uuid = ?', late))?.status, 1, 'a new request follows the new policy: Pending');
+  t.equal((await db.row<{ profile_template_version: number }>('SELECT profile_template_version FROM requests WHERE uuid = ?', late))?.profile_template_version, 3, 'a new request records Version 3');
 });
 
 t.test('template writes: administrators only, body checked, DELETE refused while referenced', async (t) => {
@@ -325,7 +325,7 @@ t.test('template writes: administrators only, body checked, DELETE refused while
   await expectRefused(t, db, 'PUT /profiletemplates/{id}, unknown', put(randomUUID(), restTemplate()), 404);
   await expectRefused(t, db, 'DELETE /profiletemplates/{id}, malformed id', del('template'), 400);
   await expectRefused(t, db, 'DELETE /profiletemplates/{id}, unknown', del(randomUUID()), 404);
-  t.equal(db.row<{ version: number }>('SELECT version FROM profile_templates WHERE uuid = ?', id)?.version, 1, 'still Version 1');
+  t.equal((await db.row<{ version: number }>('SELECT version FROM profile_templates WHERE uuid = ?', id))?.version, 1, 'still Version 1');
 
   // Referenced by a request (and its card): 409 WRONG_STATE.
   const request = await createRequest(user, { profiletemplateuuid: id, type: 'Enroll' });
@@ -339,7 +339,7 @@ t.test('template writes: administrators only, body checked, DELETE refused while
   const res = await del(unused)();
   t.equal(res.status, 204, 'DELETE of an unreferenced template: 204');
   t.equal(res.raw.length, 0, 'no body');
-  t.equal(db.row('SELECT uuid FROM profile_templates WHERE uuid = ?', unused), undefined, 'removed from storage');
+  t.equal((await db.row('SELECT uuid FROM profile_templates WHERE uuid = ?', unused)), undefined, 'removed from storage');
   await expectRefused(t, db, 'GET a deleted template', () => s.http('GET', `${BASE}/profiletemplates/${unused}`, { token: admin }), 404);
   const listed = await s.http('GET', `${BASE}/profiletemplates`, { token: user });
   t.notOk(listed.body.some((x: any) => x.Uuid === unused), 'not listed any more');
@@ -352,10 +352,10 @@ t.test('GET /audit: administrators, newest first, filters and limit', async (t) 
   await setRequest(user, request, 'Completed');
 
   // More than 100 audit records in all, so that the default limit shows.
-  for (let n = db.row<{ n: number }>('SELECT count(*) AS n FROM audit_log')!.n; n <= 110; n++) {
+  for (let n = (await db.row<{ n: number }>('SELECT count(*) AS n FROM audit_log'))!.n; n <= 110; n++) {
     await createRequest(user, { profiletemplateuuid: id, type: 'Enroll' });
   }
-  const total = db.row<{ n: number }>('SELECT count(*) AS n FROM audit_log')!.n;
+  const total = (await db.row<{ n: number }>('SELECT count(*) AS n FROM audit_log'))!.n;
   const all = await s.http('GET', `${BASE}/audit`, { token: admin });
   t.equal(all.status, 200);
   t.match(all.headers.get('content-type'), JSON_UTF8);

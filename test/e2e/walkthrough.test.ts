@@ -8,6 +8,8 @@ import { startStack, BASE } from '../support/stack.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
 import { idOf, q } from '../support/api.js';
 import { readCrl } from '../support/crl.js';
+import { OcspClient } from '../support/ocsp.js';
+import { hasPythonCryptography, readStrictly } from '../support/strict-der.js';
 
 const SMARTCARD_LOGON = '1.3.6.1.4.1.311.20.2.2';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -23,8 +25,9 @@ const CASES = [
     ],
   },
   {
-    name: 'AES-256 admin key, one ECDSA P-256 certificate',
+    name: 'AES-256 admin key, one ECDSA P-256 certificate, its status over OCSP too',
     algorithm: 'AES256' as const,
+    ocsp: true,
     defaultKey: '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f',
     certificateTemplates: [{ TemplateCommonName: 'SmartcardLogonEC', KeyAlgorithmName: 'ECDSA_P256', KeySize: 256, KeyUsages: 2, SubjectTemplate: 'CN={name}' }],
   },
@@ -102,11 +105,14 @@ for (const c of CASES) {
     // Verify every certificate and its chain with Node's own X509Certificate.
     let caCert: X509Certificate | undefined;
     const serials: string[] = [];
+    const leafPems: string[] = [];
     issued.body.forEach((cert: any, slot: number) => {
       t.match(cert, { TemplateCommonName: c.certificateTemplates[slot]!.TemplateCommonName, UseLocalMachineStore: false, Error: null, Pfx: null, IsExternal: false, isServerGenerated: false, isPfx: false, isPkcs7: true, isKeyHistory: false });
-      const [leafDer, ...chain] = certificatesFromPkcs7(cert.Pkcs7);
-      const leaf = new X509Certificate(leafDer!);
-      caCert = new X509Certificate(chain[chain.length - 1]!);
+      // A SET OF in DER order: the leaf is the one certificate that is not a CA.
+      const inBundle = certificatesFromPkcs7(cert.Pkcs7).map((der) => new X509Certificate(der));
+      t.equal(inBundle.length, 2, 'the certificate and the embedded CA');
+      const leaf = inBundle.find((x) => !x.ca)!;
+      caCert = inBundle.find((x) => x.ca)!;
       t.ok(leaf.verify(caCert.publicKey), 'signed by the CA');
       t.ok(leaf.checkIssued(caCert), 'issued by the CA');
       t.ok(caCert.verify(caCert.publicKey), 'the chain ends in the self-signed embedded CA');
@@ -118,6 +124,7 @@ for (const c of CASES) {
       card.storeCertificate(slot, cert.Pkcs7);
       t.ok(card.certificateMatchesKey(slot));
       serials.push(leaf.serialNumber.toLowerCase().replace(/^(00)+/, ''));
+      leafPems.push(leaf.toString());
     });
     const second = await s.http('POST', `${BASE}/requests/${requestId}/certificatedata`, { token: user, body: { certificaterequests: csrs } });
     t.equal(second.status, 409, 'certificates are issued once per request');
@@ -130,7 +137,22 @@ for (const c of CASES) {
       t.ok(crl.nextUpdate, 'the CRL has a nextUpdate');
       return new Map(crl.entries.map((e) => [e.serialHex, e.reason]));
     };
+    // OCSP (SPEC 14) says what the CRL says, read by OpenSSL's client: POST with a nonce and the
+    // signature verified against the CA, and an RFC 5019 GET of a request the test built.
+    const ocsp = new OcspClient(s.url, caCert!.toString());
+    t.teardown(() => ocsp.close());
+    const ocspNow = async (expected: { status: string; reason?: string }, what: string) => {
+      // One case is enough: the CA is the embedded one in both (openssl runs are slow on a busy machine).
+      if (!('ocsp' in c)) return;
+      for (const pem of leafPems) {
+        const answer = await ocsp.post(pem);
+        t.match(answer, { ...expected, verified: true }, `OCSP POST: ${what}`);
+        t.ok(answer.nextUpdate! > answer.thisUpdate! && answer.nextUpdate!.getTime() - answer.thisUpdate!.getTime() <= 3_600_000, 'nextUpdate within the hour');
+      }
+    };
     for (const serial of serials) t.equal((await crlNow()).get(serial), 6, 'on hold until the request completes');
+    await ocspNow({ status: 'revoked', reason: 'certificateHold' }, 'on hold until the request completes');
+    if ('ocsp' in c) t.match(await ocsp.postSerial('0123456789abcdef'), { status: 'unknown', verified: true }, 'OCSP: a serial this CA never issued is unknown');
     const aia = await s.http('GET', '/ca.crt');
     t.equal(aia.headers.get('content-type'), 'application/pkix-cert');
     t.equal(new X509Certificate(aia.raw).fingerprint256, caCert!.fingerprint256, 'the AIA URL serves the issuing CA');
@@ -144,11 +166,21 @@ for (const c of CASES) {
     const mine = (await s.http('GET', `${BASE}/certificates`, { token: user })).body;
     t.same(mine.map((x: any) => x.Status), serials.map(() => 0), 'valid');
     t.equal((await crlNow()).size, 0, 'nothing on the CRL');
+    await ocspNow({ status: 'good' }, 'valid once the request completed');
+    const get = await s.http('GET', `/ocsp/${encodeURIComponent(ocsp.request(leafPems[0]!).toString('base64'))}`);
+    t.equal(get.status, 200);
+    t.equal(get.headers.get('content-type'), 'application/ocsp-response');
+    if ('ocsp' in c) t.match(ocsp.read(get.raw, leafPems[0]!), { status: 'good', verified: true }, 'OCSP GET (RFC 5019)');
+    if (hasPythonCryptography) t.match(readStrictly('ocsp', get.raw), { status: 'SUCCESSFUL', responses: [{ status: 'GOOD' }] }, 'strict DER');
+    const garbage = await s.http('POST', '/ocsp', { rawBody: Buffer.from('not an OCSP request'), headers: { 'content-type': 'application/ocsp-request' } });
+    t.equal(garbage.status, 200);
+    t.equal(garbage.raw.toString('hex'), '30030a0101', 'malformedRequest');
 
     // Suspend and reinstate: on hold, then released.
     const reinstate = idOf((await s.http('POST', `${BASE}/requests`, { token: agent, body: { type: 'Reinstate', target: USERS.user.sub, smartcard: cardUuid } })).body);
     t.equal((await s.http('PUT', `${BASE}/requests/${reinstate}/smartcards/${cardUuid}`, { token: agent, body: { status: 'Suspended' } })).body.Status, 5);
     for (const serial of serials) t.equal((await crlNow()).get(serial), 6, 'certificateHold while suspended');
+    await ocspNow({ status: 'revoked', reason: 'certificateHold' }, 'on hold while suspended');
     t.equal((await s.http('PUT', `${BASE}/requests/${reinstate}/smartcards/${cardUuid}`, { token: agent, body: { status: 'Active' } })).body.Status, 3);
     t.equal((await crlNow()).size, 0, 'released when reinstated');
 
@@ -157,6 +189,7 @@ for (const c of CASES) {
     t.equal((await s.http('PUT', `${BASE}/requests/${retire}/smartcards/${cardUuid}`, { token: agent, body: { status: 'Retired' } })).body.Status, 6);
     const crl = await crlNow();
     for (const serial of serials) t.equal(crl.get(serial), 5, 'revoked: cessationOfOperation');
+    await ocspNow({ status: 'revoked', reason: 'cessationOfOperation' }, 'revoked when retired');
     t.same((await s.http('GET', `${BASE}/certificates`, { token: user })).body, [], 'retired ones are left out');
   });
 }

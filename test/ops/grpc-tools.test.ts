@@ -18,7 +18,7 @@ const CM_METHODS: Record<string, string[]> = {
   'cm.v1.ProfileTemplateService': ['ListProfileTemplates', 'GetProfileTemplate', 'GetWorkflowPolicy', 'GetSmartcardConfiguration', 'CreateProfileTemplate', 'UpdateProfileTemplate', 'DeleteProfileTemplate'],
   'cm.v1.RequestService': ['CreateRequest', 'GetRequest', 'ListRequests', 'UpdateRequestStatus'],
   'cm.v1.SmartcardService': ['AssignSmartcard', 'GetSmartcard', 'FindSmartcard', 'UpdateSmartcardStatus', 'ListSmartcardOperations', 'GetAuthenticationResponse', 'GetDiversifiedKey', 'GetServerProposedPin', 'ComputeAuthenticationResponses'],
-  'cm.v1.CertificateService': ['GetCertificateRequestGenerationOptions', 'SubmitCertificateRequests', 'ListSmartcardCertificates', 'ListMyCertificates', 'GetCrl', 'GetCaCertificate'],
+  'cm.v1.CertificateService': ['GetCertificateRequestGenerationOptions', 'SubmitCertificateRequests', 'ListSmartcardCertificates', 'ListMyCertificates', 'GetCrl', 'GetCaCertificate', 'GetOcspResponse'],
   'cm.v1.AuditService': ['ListAuditRecords'],
 };
 const STANDARD = ['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'];

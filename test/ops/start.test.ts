@@ -104,7 +104,7 @@ t.test('start-up failures: one line naming the cause and the variable, no stack,
     [
       'bad values of the core and of the gateway, all at once',
       { CM_WORKERS: 'many', CM_RATE_LIMIT: 'fast', CM_MASTER_KEYS: 'garbage' },
-      /^cm: bad configuration: CM_MASTER_KEYS: key ring entry 1 is not <version>:<64 hex digits>; CM_WORKERS: "many" is not a whole number from 1 to 64; CM_RATE_LIMIT: "fast" is not a whole number of requests per minute\n$/,
+      /^cm: bad configuration: CM_MASTER_KEYS: key ring entry 1 is not <version>:<64 hex digits>; CM_WORKERS: "many" is not a whole number from 1 to 64; CM_RATE_LIMIT: "fast" is not a whole number from 0 to 1000000\n$/,
     ],
     ['an unreadable file', { CM_TLS_CERT: join(dir, 'missing.pem'), CM_TLS_KEY: join(dir, 'missing.pem') }, /^cm: bad configuration: CM_TLS_CERT: cannot read ".*missing\.pem" \(ENOENT\); CM_TLS_KEY: cannot read/],
   ];

@@ -25,9 +25,9 @@ export function fail(what: string, res: HttpAnswer): never {
 /** A whole stack and read-only snapshots of its database, both closed when `t` ends. */
 export async function startStackWithDb(t: Pick<Test, 'teardown'>): Promise<{ s: Stack; db: DbSnapshots }> {
   const s = await startStack();
-  const db = new DbSnapshots(s.core.dir);
+  const db = await DbSnapshots.open(s.core.database);
   t.teardown(async () => {
-    db.close();
+    await db.close();
     await s.close();
   });
   return { s, db };
@@ -86,8 +86,8 @@ export async function apiFor(s: Stack) {
 /** The stored status of a request or a card, read from the database. */
 export function storedStatus(db: DbSnapshots) {
   return {
-    requestStatus: (uuid: string) => db.row<{ status: number }>('SELECT status FROM requests WHERE uuid = ?', uuid)?.status,
-    cardStatus: (uuid: string) => db.row<{ status: number }>('SELECT status FROM smartcards WHERE uuid = ?', uuid)?.status,
+    requestStatus: async (uuid: string) => (await db.row<{ status: number }>('SELECT status FROM requests WHERE uuid = ?', uuid))?.status,
+    cardStatus: async (uuid: string) => (await db.row<{ status: number }>('SELECT status FROM smartcards WHERE uuid = ?', uuid))?.status,
   };
 }
 

@@ -1,13 +1,16 @@
-// Starts a real core (gRPC on 127.0.0.1 port 0, SQLite in a temp folder) and gives tests
+// Starts a real core (gRPC on 127.0.0.1 port 0, SQLite in a temp folder, or a fresh database
+// in this process's throwaway PostgreSQL cluster when CM_TEST_STORE=postgres) and gives tests
 // tokens and promisified grpc-js clients.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { SignJWT } from 'jose';
 import { startCore, type RunningCore } from '../../core/app.js';
+import { createSelfSignedCa } from '../../core/ca/ca-store.js';
+import { startPostgres, type PgCluster } from './postgres.js';
 import { loadCoreConfig } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
 import { loadCmProto } from '../../proto/load.js';
@@ -32,10 +35,38 @@ export async function mintToken(claims: Claims, options: { secret?: string; expi
     .sign(Buffer.from(options.secret ?? JWT_SECRET));
 }
 
+/**
+ * The store the test cores run on: PostgreSQL when CM_TEST_STORE=postgres (the entry files in
+ * test/postgres/ set it and run a suite again), SQLite otherwise.
+ */
+export const TEST_STORE: 'sqlite' | 'postgres' = process.env.CM_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+let cluster: Promise<PgCluster> | undefined;
+/** This process's throwaway PostgreSQL cluster: started on first use, removed when the process exits. */
+export function testCluster(): Promise<PgCluster> {
+  return (cluster ??= startPostgres());
+}
+
+let sharedCa: Record<string, string> | undefined;
+/** With PostgreSQL nothing is generated: every core of the process is given one CA. */
+function caEnv(): Record<string, string> {
+  if (!sharedCa) {
+    const dir = mkdtempSync(join(tmpdir(), 'cm-test-ca-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const ca = createSelfSignedCa({ commonName: 'CM Test Issuing CA' });
+    writeFileSync(join(dir, 'ca.crt'), ca.certPem);
+    writeFileSync(join(dir, 'ca.key'), ca.keyPem, { mode: 0o600 });
+    sharedCa = { CM_CA_CERT: join(dir, 'ca.crt'), CM_CA_KEY: join(dir, 'ca.key') };
+  }
+  return sharedCa;
+}
+
 export interface TestCore {
   core: RunningCore;
   address: string;
   dir: string;
+  /** Its CM_DATABASE: a SQLite path or a postgres:// URL. */
+  database: string;
   clients: ReturnType<typeof makeClients>;
   close(): Promise<void>;
 }
@@ -56,6 +87,8 @@ export function testEnv(dir: string, extra: Record<string, string> = {}): Record
 export interface TestCoreOptions {
   /** Keep the database here (and leave it on close), e.g. to restart a core on the same data. */
   dir?: string;
+  /** A CM_DATABASE to use instead of a fresh one (a PostgreSQL database another core uses). */
+  database?: string;
   /** The logger to use (tests that read the logs); silent by default. */
   log?: Logger;
 }
@@ -63,7 +96,13 @@ export interface TestCoreOptions {
 export async function startTestCore(extraEnv: Record<string, string> = {}, options: TestCoreOptions = {}): Promise<TestCore> {
   const existingDir = options.dir;
   const dir = existingDir ?? mkdtempSync(join(tmpdir(), 'cm-test-'));
-  const config = loadCoreConfig(testEnv(dir, extraEnv), { embedded: true });
+  let database = options.database ?? join(dir, 'cm.sqlite');
+  let storeEnv: Record<string, string> = {};
+  if (TEST_STORE === 'postgres') {
+    database = options.database ?? (await (await testCluster()).createDatabase());
+    storeEnv = caEnv();
+  }
+  const config = loadCoreConfig(testEnv(dir, { CM_DATABASE: database, ...storeEnv, ...extraEnv }), { embedded: true });
   const log = options.log ?? createLogger(config.logLevel, 'cm-core-test');
   const core = await startCore(config, { log, embedded: true });
   const address = `127.0.0.1:${core.port}`;
@@ -72,6 +111,7 @@ export async function startTestCore(extraEnv: Record<string, string> = {}, optio
     core,
     address,
     dir,
+    database,
     clients,
     async close() {
       for (const c of Object.values(clients)) c.close();

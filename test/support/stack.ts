@@ -25,6 +25,29 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+export type HttpCall = Stack['http'];
+
+/** HTTP calls to a gateway at `url`, answers parsed as a CM client would. */
+export function httpCaller(url: string): HttpCall {
+  return async (method, path, options = {}) => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    let body: string | Buffer | undefined = options.rawBody;
+    if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(url + path, { method, headers, body: typeof body === 'string' || body === undefined ? body : new Uint8Array(body) });
+    const raw = Buffer.from(await res.arrayBuffer());
+    let parsed: unknown;
+    if (raw.length > 0) {
+      const text = raw.toString('utf8');
+      parsed = (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text;
+    }
+    return { status: res.status, headers: res.headers, body: parsed, raw };
+  };
+}
+
 export async function startStack(extraEnv: Record<string, string> = {}, options: TestCoreOptions = {}): Promise<Stack> {
   const core = await startTestCore(extraEnv, options);
   const config = loadGatewayConfig({ CM_HTTP_HOST: '127.0.0.1', CM_HTTP_PORT: '0', CM_CORE_ADDRESS: core.address, CM_LOG_LEVEL: 'silent', ...extraEnv });
@@ -36,23 +59,7 @@ export async function startStack(extraEnv: Record<string, string> = {}, options:
     core,
     gateway,
     url,
-    async http(method, path, options = {}) {
-      const headers: Record<string, string> = { ...options.headers };
-      if (options.token) headers.authorization = `Bearer ${options.token}`;
-      let body: string | Buffer | undefined = options.rawBody;
-      if (options.body !== undefined) {
-        body = JSON.stringify(options.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      const res = await fetch(url + path, { method, headers, body: typeof body === "string" || body === undefined ? body : new Uint8Array(body) });
-      const raw = Buffer.from(await res.arrayBuffer());
-      let parsed: unknown;
-      if (raw.length > 0) {
-        const text = raw.toString('utf8');
-        parsed = (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text;
-      }
-      return { status: res.status, headers: res.headers, body: parsed, raw };
-    },
+    http: httpCaller(url),
     as: (who) => mintToken(who),
     async close() {
       await gateway.close();

@@ -1,14 +1,18 @@
-// The one place a CA signature is made: whatever a CA signs (certificates, CRLs) is a TBS
-// structure handed to a CaSigner, which answers the signature value as X.509 wants it (PKCS#1
-// v1.5 for RSA, a DER Ecdsa-Sig-Value for ECDSA). The key is a node:crypto KeyObject, or a private
-// key on the PKCS#11 token named by an RFC 7512 URI (SPEC 13), used through this thread's session.
+// THE signing seam of the CA: every certificate, CRL and OCSP answer is the DER of a
+// to-be-signed structure handed to a CaSigner, which answers the signature value as X.509 wants
+// it (PKCS#1 v1.5 for RSA, a DER Ecdsa-Sig-Value for ECDSA). The key is a node:crypto KeyObject,
+// or a private key on the PKCS#11 token named by an RFC 7512 URI (SPEC 13), used through this
+// thread's session.
 import crypto from 'node:crypto';
-import { CaError, derTlv, type KeyAlgorithm } from './csr.js';
 import { threadToken } from '../crypto/thread-token.js';
+import { CaError } from './errors.js';
+import { positiveInteger } from './fields.js';
+import { OID, type AlgorithmIdentifier, type KeyAlgorithm } from './keys.js';
+import { EcdsaSigValue, Null, Signed, oid } from './schemas.js';
 
 export interface CaSigner {
   keyAlgorithm: KeyAlgorithm;
-  /** The signature of `tbsDer` with SHA-256. */
+  /** The signature of `tbsDer` (a TBSCertificate, TBSCertList or ResponseData) with SHA-256. */
   sign(tbsDer: Buffer): Buffer;
 }
 
@@ -20,7 +24,7 @@ export function keyObjectSigner(key: crypto.KeyObject, keyAlgorithm: KeyAlgorith
 export function tokenKeyLabel(text: string): string | undefined {
   if (!/^pkcs11:/i.test(text)) return undefined;
   const attributes = new Map<string, string>();
-  for (const part of text.slice('pkcs11:'.length).split('?')[0].split(';')) {
+  for (const part of text.slice('pkcs11:'.length).split('?')[0]!.split(';')) {
     const eq = part.indexOf('=');
     if (eq <= 0) continue;
     let value: string;
@@ -39,19 +43,18 @@ export function tokenKeyLabel(text: string): string | undefined {
   return label;
 }
 
-/** An unsigned big-endian integer as DER INTEGER content: no leading zeros, a zero before a high bit. */
-function derUnsignedInteger(bytes: Buffer): Buffer {
+/** An unsigned big-endian integer without its leading zero bytes. */
+function magnitude(bytes: Buffer): Buffer {
   let start = 0;
   while (start < bytes.length - 1 && bytes[start] === 0) start++;
-  const trimmed = bytes.subarray(start);
-  return derTlv(0x02, trimmed[0] & 0x80 ? Buffer.concat([Buffer.of(0), trimmed]) : trimmed);
+  return bytes.subarray(start);
 }
 
 /** CKM_ECDSA answers r || s (IEEE P1363); X.509 wants SEQUENCE { INTEGER r, INTEGER s }. */
 export function ecdsaRawToDer(raw: Buffer): Buffer {
   if (raw.length === 0 || raw.length % 2 !== 0) throw new CaError('CA_CONFIG_INVALID', 'the token answered a malformed ECDSA signature');
   const half = raw.length / 2;
-  return derTlv(0x30, derUnsignedInteger(raw.subarray(0, half)), derUnsignedInteger(raw.subarray(half)));
+  return EcdsaSigValue.encode({ r: positiveInteger(magnitude(raw.subarray(0, half))), s: positiveInteger(magnitude(raw.subarray(half))) }, 'der');
 }
 
 /**
@@ -66,4 +69,18 @@ export function tokenSigner(label: string): CaSigner {
     keyAlgorithm: 'ECDSA_P256',
     sign: (tbsDer) => ecdsaRawToDer(token.sign(label, 'ECDSA', crypto.createHash('sha256').update(tbsDer).digest())),
   };
+}
+
+/** sha256WithRSAEncryption takes NULL parameters; ecdsa-with-SHA256 takes none (RFC 5758). */
+const SIGNATURE_ALGORITHMS: Record<KeyAlgorithm, AlgorithmIdentifier> = {
+  RSA: { algorithm: oid(OID.sha256WithRSA), parameters: Null.encode(null, 'der') },
+  ECDSA_P256: { algorithm: oid(OID.ecdsaSha256) },
+};
+
+/** The AlgorithmIdentifier of the signatures a signer makes (inside the TBS and beside it). */
+export const signatureAlgorithmOf = (signer: CaSigner): AlgorithmIdentifier => SIGNATURE_ALGORITHMS[signer.keyAlgorithm];
+
+/** SIGNED{toBeSigned}: the structure, the algorithm and the signature, DER. */
+export function signToBeSigned(toBeSigned: Buffer, signer: CaSigner): Buffer {
+  return Signed.encode({ toBeSigned, signatureAlgorithm: signatureAlgorithmOf(signer), signature: { unused: 0, data: signer.sign(toBeSigned) } }, 'der');
 }

@@ -4,10 +4,12 @@
 // uploads costs one pool round trip. Jobs name their CA by id (workers/ca/loaded-cas.ts): a
 // thread that does not have it answers CA_NOT_LOADED, and the caller sends the material once.
 
+import { issueUnder } from './certificate.js';
 import { buildCrlUnder, type CrlEntry } from './crl.js';
-import { checkKeyFitsTemplate, parseCertificateRequest } from './csr.js';
-import { issueUnder } from './issue.js';
+import { parseCertificateRequest } from './csr.js';
+import { checkKeyFitsTemplate } from './keys.js';
 import { CA_NOT_LOADED, loadedCa, type CaNotLoaded, type CaReference } from './loaded-cas.js';
+import { buildOcspResponse, type OcspStatus } from './ocsp.js';
 
 export interface IssueJob extends CaReference {
   csr: string;
@@ -73,4 +75,23 @@ export function signCrl(job: CrlJob): Uint8Array | CaNotLoaded {
   if (!ca) return CA_NOT_LOADED;
   const entries = JSON.parse(job.entriesJson) as CrlEntry[];
   return own(buildCrlUnder(ca.signing, { entries, thisUpdate: job.thisUpdate, nextUpdate: job.nextUpdate, crlNumber: job.crlNumber }));
+}
+
+/** One answer of an OCSP job: OcspAnswerInput's, the CertID as hex (jobs carry flat fields only). */
+export type OcspJobAnswer = { certIdHex: string } & OcspStatus;
+
+export interface OcspJob extends CaReference {
+  /** JSON of OcspJobAnswer[]. */
+  answersJson: string;
+  nonce?: Uint8Array;
+  now: string;
+  nextUpdate: string;
+}
+
+/** A signed OCSP answer (SPEC 14): the statuses were read by the core, the signing happens here. */
+export function signOcsp(job: OcspJob): Uint8Array | CaNotLoaded {
+  const ca = loadedCa(job);
+  if (!ca) return CA_NOT_LOADED;
+  const answers = (JSON.parse(job.answersJson) as OcspJobAnswer[]).map(({ certIdHex, ...status }) => ({ certIdDer: Buffer.from(certIdHex, 'hex'), ...status }));
+  return own(buildOcspResponse(ca.signing, { answers, ...(job.nonce ? { nonce: job.nonce } : {}), now: job.now, nextUpdate: job.nextUpdate }));
 }

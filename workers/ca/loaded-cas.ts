@@ -4,8 +4,9 @@
 // every job, and nothing is parsed per job. The key stays in this thread's memory as a KeyObject
 // for the life of the thread, as the CA's key does in the core's own.
 import crypto from 'node:crypto';
-import { CaError, pemBlocks } from './csr.js';
-import { signingCaFromPem, type SigningCa } from './issue.js';
+import { signingCaFromPem, type SigningCa } from './ca-certificate.js';
+import { configError } from './errors.js';
+import { pemBlocks } from './pem.js';
 
 /** What a job says about its CA: always the id; the material only on a second try. */
 export interface CaReference {
@@ -18,8 +19,8 @@ export interface CaReference {
 
 export interface LoadedCa {
   signing: SigningCa;
-  /** The issuing CA's certificate and its issuers', DER, concatenated: a PKCS#7's tail. */
-  chainDer: Buffer;
+  /** The issuing CA's certificate and its issuers', DER: what a PKCS#7 carries beside a new certificate. */
+  chainDer: Buffer[];
 }
 
 /** The reply of a job whose thread does not have the CA (and was not sent its material). */
@@ -48,9 +49,9 @@ export function loadedCa(ref: CaReference): LoadedCa | undefined {
   if (hit) return hit;
   if (ref.caCertPem === undefined || ref.caKeyPem === undefined) return undefined;
   const signing = signingCaFromPem(ref.caCertPem, ref.caKeyPem);
-  if (caIdOf(signing.cert.der) !== ref.caId) throw new CaError('CA_CONFIG_INVALID', 'the CA certificate does not match the CA id of the job');
+  if (caIdOf(signing.cert.der) !== ref.caId) throw configError('the CA certificate does not match the CA id of the job');
   const chain = pemBlocks(ref.chainPem ?? '', ['CERTIFICATE']);
-  const chainDer = Buffer.concat(chain.length && chain[0]!.equals(signing.cert.der) ? chain : [signing.cert.der, ...chain]);
+  const chainDer = chain.length && chain[0]!.equals(signing.cert.der) ? chain : [signing.cert.der, ...chain];
   if (LOADED.size >= MAX_LOADED) LOADED.delete(LOADED.keys().next().value as string);
   const loaded = { signing, chainDer };
   LOADED.set(ref.caId, loaded);

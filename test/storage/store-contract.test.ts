@@ -1,0 +1,388 @@
+// The storage contract of core/storage/repository.ts, run against every store: SQLite and
+// PostgreSQL, one loop over the two. Each invariant of SPEC 12 is raced by many units at once,
+// spread over two handles on one database (PostgreSQL: two stores, so two pools of
+// connections, as two cores would have; SQLite: its one store, as it serves one core), running
+// the statements the domain runs; a naive read-then-write breaks every one of these.
+
+import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { CmError } from '../../core/errors.js';
+import { throwawayVault } from '../../core/crypto/pin-vault.js';
+import { PostgresStore } from '../../core/storage/postgres.js';
+import type { Repositories, Store } from '../../core/storage/repository.js';
+import { SqliteStore } from '../../core/storage/sqlite.js';
+import type { RequestRecord, SmartcardRecord } from '../../core/domain/types.js';
+import { NIL_UUID } from '../../core/domain/types.js';
+import pg from 'pg';
+import { startPostgres, type PgCluster } from '../support/postgres.js';
+
+interface Handles {
+  /** Two handles on one database: units alternate between them. */
+  a: Store;
+  b: Store;
+  close(): Promise<void>;
+}
+
+interface Dialect {
+  name: string;
+  open(): Promise<Handles>;
+}
+
+/** One key ring's vault for every store of the file, as cores on one database share their key ring. */
+const vault = throwawayVault();
+let cluster: PgCluster | undefined;
+t.teardown(() => cluster?.close());
+
+const dialects: Dialect[] = [
+  {
+    name: 'sqlite',
+    async open() {
+      const dir = mkdtempSync(join(tmpdir(), 'cm-contract-'));
+      const store = new SqliteStore(join(dir, 'cm.sqlite'), vault);
+      return {
+        a: store,
+        b: store,
+        async close() {
+          await store.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  {
+    name: 'postgres',
+    async open() {
+      cluster ??= await startPostgres();
+      const url = await cluster.createDatabase();
+      const a = await PostgresStore.open(url, vault);
+      const b = await PostgresStore.open(url, vault);
+      return {
+        a,
+        b,
+        async close() {
+          await a.close();
+          await b.close();
+        },
+      };
+    },
+  },
+];
+
+const ROUNDS = 3;
+const now = () => new Date().toISOString();
+
+function request(fields: Partial<RequestRecord> = {}): RequestRecord {
+  return {
+    uuid: randomUUID(),
+    requestType: 1,
+    status: 3,
+    flags: 1,
+    profileTemplateUuid: randomUUID(),
+    profileTemplateVersion: 1,
+    originatorUserUuid: randomUUID(),
+    originatorName: 'o',
+    targetUserUuid: randomUUID(),
+    targetName: 't',
+    targetUpn: '',
+    submitted: now(),
+    completed: '0001-01-01T00:00:00.000Z',
+    newSmartcardUuid: NIL_UUID,
+    oldSmartcardUuid: NIL_UUID,
+    newProfileUuid: NIL_UUID,
+    oldProfileUuid: NIL_UUID,
+    priority: 0,
+    comment: '',
+    dataCollection: [],
+    responsesIssued: 0,
+    approvals: [],
+    ...fields,
+  };
+}
+
+function card(requestUuid: string, cardId: string): SmartcardRecord {
+  return {
+    uuid: randomUUID(),
+    cardId,
+    status: 1,
+    flags: 1,
+    parentSmartcardUuid: NIL_UUID,
+    primarySmartcardUuid: NIL_UUID,
+    permanentSmartcardUuid: NIL_UUID,
+    assignedUserUuid: randomUUID(),
+    profileTemplateUuid: randomUUID(),
+    profileTemplateVersion: 1,
+    comment: '',
+    middleware: 'm',
+    atr: '',
+    keyVersion: 0,
+    requestUuid,
+    createdAt: now(),
+  };
+}
+
+const audit = (action: string, requestUuid: string) => ({
+  at: now(),
+  correlationId: '',
+  callerUuid: NIL_UUID,
+  action,
+  requestUuid,
+  smartcardUuid: '',
+  outcome: 'Succeeded' as const,
+  detail: '{}',
+});
+
+/** Runs `n` units at once, alternating between the two handles; their outcomes. */
+function race<T>(h: Handles, n: number, unit: (tx: Repositories, i: number) => Promise<T>) {
+  return Promise.allSettled(Array.from({ length: n }, (_, i) => (i % 2 ? h.b : h.a).transaction((tx) => unit(tx, i))));
+}
+const fulfilled = <T>(outcomes: PromiseSettledResult<T>[]) => outcomes.filter((o): o is PromiseFulfilledResult<T> => o.status === 'fulfilled');
+
+for (const dialect of dialects) {
+  t.test(dialect.name, async (t) => {
+    const h = await dialect.open();
+    t.teardown(() => h.close());
+
+    t.test('two binds of one request never both win', async (t) => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const r = request();
+        await h.a.transaction((tx) => tx.requests.insert(r));
+        const outcomes = await race(h, 10, async (tx, i) => {
+          const c = card(r.uuid, randomBytes(16).toString('hex'));
+          await tx.smartcards.insert(c);
+          if (!(await tx.requests.bindCard(r.uuid, c.uuid))) throw new CmError('REQUEST_ALREADY_BOUND', `unit ${i} lost`);
+          return c.uuid;
+        });
+        const won = fulfilled(outcomes);
+        t.equal(won.length, 1, `round ${round}: one bind won`);
+        const after = await h.b.read.requests.get(r.uuid);
+        t.equal(after?.newSmartcardUuid, won[0]?.value, 'the request names the winner');
+        t.equal(after?.status, 4, 'Approved became Executing');
+        t.ok(
+          outcomes.every((o) => o.status === 'fulfilled' || (o.reason as CmError).code === 'REQUEST_ALREADY_BOUND'),
+          'the others were refused as already bound',
+        );
+      }
+    });
+
+    t.test('two binds of one cardid to different requests never both win', async (t) => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const cardId = randomBytes(16).toString('hex');
+        const requests = Array.from({ length: 10 }, () => request());
+        await h.a.transaction(async (tx) => {
+          for (const r of requests) await tx.requests.insert(r);
+        });
+        const outcomes = await race(h, 10, async (tx, i) => {
+          await tx.smartcards.lockCardId(cardId);
+          if ((await tx.smartcards.statusesByCardId(cardId)).some((s) => s <= 3)) throw new CmError('CARD_IN_USE', 'live');
+          const c = card(requests[i]!.uuid, cardId);
+          await tx.smartcards.insert(c);
+          await tx.requests.bindCard(requests[i]!.uuid, c.uuid);
+        });
+        t.equal(fulfilled(outcomes).length, 1, `round ${round}: one bind won`);
+        t.same(await h.b.read.smartcards.statusesByCardId(cardId), [1], 'one card record holds the cardid');
+      }
+    });
+
+    t.test('at most the limit of challenge-responses, single and batch together', async (t) => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const r = request();
+        await h.a.transaction((tx) => tx.requests.insert(r));
+        const outcomes = await race(h, 20, async (tx, i) =>
+          i % 4 === 0 ? ((await tx.requests.countResponses(r.uuid, 3, 5)) ?? 0) : (await tx.requests.markExecuted(r.uuid, { limit: 5 })) ? 1 : 0,
+        );
+        const granted = fulfilled(outcomes).reduce((sum, o) => sum + o.value, 0);
+        t.equal(granted, 5, `round ${round}: exactly 5 granted`);
+        t.equal((await h.b.read.requests.get(r.uuid))?.responsesIssued, 5, 'and 5 counted');
+      }
+    });
+
+    t.test('each approver counts once; distinct approvers at once make it Approved', async (t) => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const r = request({ status: 1 });
+        await h.a.transaction((tx) => tx.requests.insert(r));
+        const approvers = [randomUUID(), randomUUID(), randomUUID()];
+        // Approver 0 twice, approvers 1 and 2 once; 2 approvals are needed (the domain's unit).
+        const outcomes = await race(h, 4, async (tx, i) => {
+          const approver = approvers[Math.max(0, i - 1)]!;
+          await tx.requests.lock(r.uuid);
+          const current = (await tx.requests.get(r.uuid))!;
+          if (current.approvals.some((a) => a.approverUuid === approver)) return 'retry';
+          await tx.requests.addApproval(r.uuid, { approverUuid: approver, approved: true, comment: '', at: now() });
+          if (current.approvals.length + 1 >= 2 && current.status === 1) await tx.requests.patch(r.uuid, { status: 3 });
+          return 'added';
+        });
+        t.equal(fulfilled(outcomes).length, 4, `round ${round}: every unit answered`);
+        const after = (await h.b.read.requests.get(r.uuid))!;
+        t.equal(after.approvals.length, 3, 'three distinct approvals');
+        t.equal(after.status, 3, 'Approved');
+      }
+    });
+
+    t.test('a server PIN is generated once per (card, request)', async (t) => {
+      const r = request();
+      const cardUuid = randomUUID();
+      await h.a.transaction((tx) => tx.requests.insert(r));
+      const outcomes = await race(h, 10, async (tx) => {
+        await tx.requests.markExecuted(r.uuid);
+        const stored = await tx.pins.get(cardUuid, r.uuid);
+        if (stored) return stored.sealed.toString('hex');
+        const sealed = randomBytes(16);
+        await tx.pins.put(cardUuid, r.uuid, 1, sealed);
+        return sealed.toString('hex');
+      });
+      const pins = new Set(fulfilled(outcomes).map((o) => o.value));
+      t.equal(fulfilled(outcomes).length, 10, 'every unit answered');
+      t.equal(pins.size, 1, 'all answered the same PIN');
+    });
+
+    t.test('an expired request is abandoned once, with one audit row', async (t) => {
+      const r = request({ submitted: '2000-01-01T00:00:00.000Z' });
+      await h.a.transaction((tx) => tx.requests.insert(r));
+      await race(h, 6, async (tx) => {
+        for (const stale of await tx.requests.listOpenSubmittedBefore('2001-01-01T00:00:00.000Z')) {
+          if (stale.uuid !== r.uuid) continue;
+          if (!(await tx.requests.patchIf(stale.uuid, stale.status, { status: 7, completed: now() }))) continue;
+          await tx.audit.append(audit('AbandonExpiredRequest', stale.uuid));
+        }
+      });
+      t.equal((await h.b.read.requests.get(r.uuid))?.status, 7, 'Abandoned');
+      t.equal((await h.b.read.audit.list({ requestUuid: r.uuid, limit: 10 })).length, 1, 'one audit row');
+    });
+
+    t.test('one certificate upload per request; the CRL says what was committed at its number', async (t) => {
+      const r = request({ status: 4 });
+      await h.a.transaction((tx) => tx.requests.insert(r));
+      const before = await h.a.read.certificates.crl();
+      const upload = (serial: string) => async (tx: Repositories) => {
+        await tx.requests.lock(r.uuid);
+        if ((await tx.certificates.listByRequest(r.uuid)).length > 0) throw new CmError('WRONG_STATE', 'already');
+        await tx.certificates.insert({
+          serialHex: serial, smartcardUuid: randomUUID(), requestUuid: r.uuid, userUuid: randomUUID(), templateCommonName: 'x',
+          thumbprint: 'ab', notBefore: now(), notAfter: now(), issuer: 'CN=x', requesterName: 'o', status: 2, revokedAt: now(),
+          reason: 6, der: Buffer.from([0x30, 0x00]), issuedAt: now(),
+        });
+        await tx.certificates.bumpCrlNumber();
+      };
+      const outcomes = await race(h, 8, (tx, i) => upload(`0${i}ff`)(tx));
+      t.equal(fulfilled(outcomes).length, 1, 'one upload won');
+      t.equal((await h.b.read.certificates.listByRequest(r.uuid)).length, 1, 'one certificate stored');
+
+      // Writers each add one on-hold certificate and bump the number; every CRL read sees
+      // exactly as many new entries as the number went up.
+      const writers = Array.from({ length: 12 }, (_, i) =>
+        (i % 2 ? h.b : h.a).transaction(async (tx) => {
+          await tx.certificates.insert({
+            serialHex: randomBytes(8).toString('hex'), smartcardUuid: randomUUID(), requestUuid: randomUUID(), userUuid: randomUUID(),
+            templateCommonName: 'x', thumbprint: 'ab', notBefore: now(), notAfter: now(), issuer: 'CN=x', requesterName: 'o',
+            status: 1, revokedAt: now(), reason: 5, der: Buffer.from([0x30, 0x00]), issuedAt: now(),
+          });
+          await tx.certificates.bumpCrlNumber();
+        }),
+      );
+      const reads = Array.from({ length: 24 }, (_, i) => (i % 2 ? h.b : h.a).read.certificates.crl());
+      await Promise.all(writers);
+      const consistent = (await Promise.all(reads)).every(
+        (crl) => crl.entries.length - before.entries.length === crl.number - before.number,
+      );
+      t.ok(consistent, 'every CRL read: entries added = number bumps');
+      const last = await h.a.read.certificates.crl();
+      t.equal(last.number, before.number + 13, 'the CRL number only went up, once per change');
+    });
+
+    t.test('a key answer commits before a status change of its card or not at all', async (t) => {
+      const r = request({ status: 4 });
+      const c = card(r.uuid, randomBytes(16).toString('hex'));
+      await h.a.transaction(async (tx) => {
+        await tx.requests.insert(r);
+        await tx.smartcards.insert(c);
+        await tx.requests.bindCard(r.uuid, c.uuid);
+      });
+      const answers = race(h, 8, async (tx) => {
+        const seen = await tx.smartcards.lockForKeyRelease(c.uuid, r.uuid);
+        if (seen !== 1) throw new CmError('WRONG_STATE', 'not live');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        await tx.audit.append(audit('GetDiversifiedKey', r.uuid));
+        return (await tx.smartcards.get(c.uuid))?.status;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const retire = h.b.transaction(async (tx) => {
+        await tx.smartcards.updateStatus(c.uuid, 6);
+        await tx.audit.append(audit('Retire', r.uuid));
+      });
+      const [outcomes] = await Promise.all([answers, retire]);
+      t.ok(fulfilled(outcomes).every((o) => o.value === 1), 'every answer that committed saw its card Assigned to the end');
+      t.ok(
+        outcomes.every((o) => o.status === 'fulfilled' || (o.reason as CmError).code === 'WRONG_STATE'),
+        'the others were refused: the card had changed',
+      );
+      t.equal(await h.a.transaction((tx) => tx.smartcards.lockForKeyRelease(c.uuid, randomUUID())), undefined, 'not bound to that request: undefined');
+    });
+
+    t.test('a unit that fails leaves nothing; its error is its own', async (t) => {
+      const r = request();
+      await t.rejects(
+        h.a.transaction(async (tx) => {
+          await tx.requests.insert(r);
+          throw new CmError('WRONG_STATE', 'no');
+        }),
+        { code: 'WRONG_STATE' },
+      );
+      t.equal(await h.a.read.requests.get(r.uuid), undefined, 'nothing written');
+      t.equal(await h.a.ping(), true, 'ping');
+    });
+
+    t.test('recorded deployment facts are kept, not overwritten', async (t) => {
+      t.equal(await h.a.transaction((tx) => tx.deployment.record('kcv.9', 'aa')), 'aa');
+      t.equal(await h.b.transaction((tx) => tx.deployment.record('kcv.9', 'bb')), 'aa');
+    });
+  });
+}
+
+t.test('postgres: the database down answers UNAVAILABLE, and the store reconnects by itself', async (t) => {
+  cluster ??= await startPostgres();
+  const store = await PostgresStore.open(await cluster.createDatabase(), vault);
+  t.teardown(() => store.close());
+  const r = request();
+  await store.transaction((tx) => tx.requests.insert(r));
+  cluster.stop('fast');
+  t.equal(await store.ping(), false, 'ping: false while down');
+  await t.rejects(store.transaction((tx) => tx.requests.get(r.uuid)), { code: 'UNAVAILABLE' }, 'a unit: UNAVAILABLE');
+  await t.rejects(store.read.requests.get(r.uuid), { code: 'UNAVAILABLE' }, 'a read: UNAVAILABLE');
+  cluster.start();
+  t.equal(await store.ping(), true, 'ping: true once it is back');
+  t.equal((await store.transaction((tx) => tx.requests.get(r.uuid)))?.uuid, r.uuid, 'served again, the committed write kept');
+
+  // A connection lost while the unit runs (the server ends it): UNAVAILABLE, nothing kept.
+  const lost = request();
+  await t.rejects(
+    store.transaction(async (tx) => {
+      await tx.requests.insert(lost);
+      await tx.smartcards.lockCardId('terminate me');
+      const admin = new pg.Client({ connectionString: cluster!.url('postgres') });
+      await admin.connect();
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_advisory_xact_lock%' AND pid <> pg_backend_pid()");
+      await admin.end();
+      await tx.requests.get(lost.uuid);
+    }),
+    { code: 'UNAVAILABLE' },
+  );
+  t.equal(await store.read.requests.get(lost.uuid), undefined, 'nothing of it kept');
+});
+
+t.test('postgres: a unit that keeps losing serialization conflicts is retried, then answered UNAVAILABLE', async (t) => {
+  cluster ??= await startPostgres();
+  const store = await PostgresStore.open(await cluster.createDatabase(), vault);
+  t.teardown(() => store.close());
+  let runs = 0;
+  await t.rejects(
+    store.transaction(async () => {
+      runs++;
+      throw Object.assign(new Error('could not serialize access'), { code: '40001' });
+    }),
+    { code: 'UNAVAILABLE' },
+  );
+  t.equal(runs, 30, 'run 30 times');
+});
