@@ -50,7 +50,10 @@ t.test('the separate core requires its secrets, the CA pair, and TLS off loopbac
   t.throws(() => loadCoreConfig({ CM_GRPC_HOST: '0.0.0.0' }, { embedded: true }), { variable: 'CM_GRPC_HOST', message: /CM_ALLOW_INSECURE/ });
   t.equal(loadCoreConfig({ CM_GRPC_HOST: '0.0.0.0', CM_ALLOW_INSECURE: '1' }, { embedded: true }).grpcHost, '0.0.0.0');
   t.throws(() => loadCoreConfig({ CM_MASTER_KEYS: `1:${'00'.repeat(32)}`, CM_MASTER_KEYS_FILE: '/x' }, { embedded: true }), { variable: 'CM_MASTER_KEYS_FILE' });
-  t.throws(() => loadCoreConfig({ CM_DATABASE: 'postgres://u@h/db' }, { embedded: true }), { variable: 'CM_DATABASE', message: /PostgreSQL/ });
+  // With PostgreSQL the embedded default generates nothing either (SPEC 12): every core is given the same.
+  const pg = t.throws(() => loadCoreConfig({ CM_DATABASE: 'postgres://u@h/db' }, { embedded: true })) as ConfigError;
+  t.same(pg.problems.map((p) => p.variable), ['CM_JWT_SECRET', 'CM_MASTER_KEYS', 'CM_CA_CERT']);
+  t.match(pg.message, /with PostgreSQL nothing is generated/);
 });
 
 t.test('CM_METRICS_HOST / CM_METRICS_PORT: no listener unless the port is set; the host defaults to CM_GRPC_HOST', async (t) => {
