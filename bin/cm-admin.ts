@@ -9,9 +9,11 @@ import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { dataDirOf } from '../core/app.js';
 import { loadCoreConfig, type CoreConfig } from '../core/config.js';
-import { addKeyToRingFile, loadKeyRingFile, type KeyRing } from '../core/crypto/key-ring.js';
+import { addKeyToRingFile, loadKeyRingFile, type MasterKeyRing } from '../core/crypto/key-ring.js';
+import { addTokenKeyVersion, TokenKeyRing } from '../core/crypto/token-key-ring.js';
 import { parseGuid } from '../core/domain/ids.js';
 import { backupDatabase, migrateDatabase } from '../core/storage/admin.js';
+import { Pkcs11Token } from '../workers/crypto/pkcs11-token.js';
 
 /** A refusal for the operator: one line, exit 2. */
 class AdminError extends Error {
@@ -32,8 +34,12 @@ function generated(config: CoreConfig, name: string): string {
   return join(dataDirOf(config), name);
 }
 
-/** The key ring the core would use: configured, or the embedded default's file beside the database. */
-function keyRingOf(config: CoreConfig): KeyRing {
+/**
+ * The key ring the core would use: on the token (CM_PKCS11_*), configured, or the embedded
+ * default's file beside the database. The caller destroys it (a token ring closes its session).
+ */
+function keyRingOf(config: CoreConfig): MasterKeyRing {
+  if (config.pkcs11) return new TokenKeyRing(Pkcs11Token.open(config.pkcs11), config.pkcs11.tokenLabel);
   if (config.keyRing) return config.keyRing;
   const file = generated(config, GENERATED.keyRing);
   if (!existsSync(file)) throw new AdminError(`no key ring: set CM_MASTER_KEYS_FILE (or CM_MASTER_KEYS); ${file} does not exist`);
@@ -70,18 +76,36 @@ const COMMANDS: Record<string, Command> = {
     async run(args, config) {
       parseArgs({ args, options: {} });
       const ring = keyRingOf(config);
-      out('version  key check value');
-      for (const version of ring.versions()) {
-        const newest = version === ring.newestVersion ? '  (newest: used for new cards)' : '';
-        out(`${String(version).padEnd(7)}  ${ring.keyCheckValue(version).toString('hex')}${newest}`);
+      try {
+        out(`version  key check value${config.pkcs11 ? `   (on token "${config.pkcs11.tokenLabel}")` : ''}`);
+        for (const version of ring.versions()) {
+          const newest = version === ring.newestVersion ? '  (newest: used for new cards)' : '';
+          out(`${String(version).padEnd(7)}  ${ring.keyCheckValue(version).toString('hex')}${newest}`);
+        }
+      } finally {
+        ring.destroy();
       }
     },
   },
   'keyring add': {
     usage: 'keyring add',
-    summary: 'adds the next version to the key ring file (CM_MASTER_KEYS_FILE, or the embedded default\'s)',
+    summary: 'adds the next version to the key ring: generated on the token (CM_PKCS11_*), or appended to the key ring file (CM_MASTER_KEYS_FILE, or the embedded default\'s)',
     async run(args, config) {
       parseArgs({ args, options: {} });
+      if (config.pkcs11) {
+        // Generated on the token (a generic secret of 32 bytes, sensitive, never extractable):
+        // the key never exists outside it. Its check value is computed there too.
+        const token = Pkcs11Token.open(config.pkcs11);
+        const version = addTokenKeyVersion(token);
+        const ring = new TokenKeyRing(token, config.pkcs11.tokenLabel);
+        try {
+          const kcv = ring.keyCheckValue(version).toString('hex');
+          out(`added key version ${version} (key check value ${kcv}) on token "${config.pkcs11.tokenLabel}"; restart the core(s) to issue new cards under it`);
+        } finally {
+          ring.destroy();
+        }
+        return;
+      }
       if (!config.masterKeysFile && config.keyRing) {
         throw new AdminError('the key ring is given in CM_MASTER_KEYS: add the new version there (or move it to CM_MASTER_KEYS_FILE)');
       }

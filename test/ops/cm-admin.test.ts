@@ -10,6 +10,7 @@ import { jwtVerify } from 'jose';
 import t from 'tap';
 import { TokenVerifier } from '../../core/auth/token.js';
 import { run } from '../support/process.js';
+import { softHsm, softHsmInstalled } from '../support/softhsm.js';
 
 const KEY1 = '11'.repeat(32);
 const KEY2 = 'a5'.repeat(32);
@@ -109,3 +110,36 @@ t.test('keyring add: the next version appended to the file, old keys kept, concu
   refused(t, await cmAdmin(['keyring', 'add'], { CM_DATABASE: join(dir, 'cm.sqlite'), CM_MASTER_KEYS: `1:${KEY1}` }), /given in CM_MASTER_KEYS/, 'a ring in the environment');
 });
 
+
+t.test('keyring on a PKCS#11 token: add generates cm-master-v<N> there (32 bytes, sensitive, never extractable), list shows the versions', { skip: !softHsmInstalled() && 'SoftHSM2 is not installed' }, async (t) => {
+  const hsm = softHsm(t);
+  const token = hsm.createToken('cm-admin-ring');
+  const env = { ...hsm.env(token), CM_DATABASE: join(folder(), 'cm.sqlite') };
+  refused(t, await cmAdmin(['keyring', 'list'], env), /token "cm-admin-ring" holds no cm-master-v<N> keys: create one with cm-admin keyring add/, 'an empty token');
+  const kcvs: string[] = [];
+  for (const version of [1, 2]) {
+    const r = await cmAdmin(['keyring', 'add'], env);
+    t.equal(r.code, 0, r.stderr);
+    const kcv = new RegExp(`^added key version ${version} \\(key check value ([0-9a-f]{16})\\) on token "cm-admin-ring"`).exec(r.stdout)?.[1];
+    t.ok(kcv, `version ${version} added: ${r.stdout.trim()}`);
+    kcvs.push(kcv!);
+  }
+  t.not(kcvs[0], kcvs[1], 'two keys');
+  const list = await cmAdmin(['keyring', 'list'], env);
+  t.equal(list.code, 0, list.stderr);
+  t.match(list.stdout, new RegExp(`^1 +${kcvs[0]}\n2 +${kcvs[1]}  \\(newest`, 'm'));
+  t.notMatch(list.stdout, token.pin, 'no PIN printed');
+  refused(t, await cmAdmin(['keyring', 'add'], { ...env, CM_PKCS11_PIN: '9999' }), /^cm-admin: .*(PIN|login)/i, 'a wrong PIN');
+
+  // OpenSC's view of the keys: generic secrets of 32 bytes, generated on the token (local), never extractable.
+  const listing = execFileSync('pkcs11-tool', ['--module', token.module, '--token-label', token.tokenLabel, '--login', '--pin', token.pin, '--list-objects', '--type', 'secrkey'], {
+    env: { ...process.env, SOFTHSM2_CONF: hsm.conf },
+    encoding: 'utf8',
+  });
+  const objects = listing.split(/\n(?=Secret Key Object)/);
+  for (const version of [1, 2]) {
+    const key = objects.find((o) => new RegExp(`label:\\s+cm-master-v${version}\\n`).test(o)) ?? '';
+    t.match(key, /Generic secret length 32/, `pkcs11-tool: cm-master-v${version} is a generic secret of 32 bytes`, { listing });
+    t.match(key, /Access:\s+sensitive, always sensitive, never extractable, local/, `pkcs11-tool: cm-master-v${version} sensitive, never extractable, made on the token`);
+  }
+});
