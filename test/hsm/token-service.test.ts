@@ -1,1 +1,170 @@
-// The service with its key ring on a (soft) HSM, end to end over REST: the card's keys, responses// and PIN are those of a key ring file with the same key; a session lost under the service answers// 503 UNAVAILABLE and the service recovers by itself; start-up refusals are one clear line.import t from 'tap';import { spawnSync } from 'node:child_process';import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';import { tmpdir } from 'node:os';import { join } from 'node:path';import vectors from '../../../shared/vectors/card-crypto.json' with { type: 'json' };import { parseKeyRing } from '../../core/crypto/key-ring.js';import { cardIdToBytes, diversifyAdminKey } from '../../workers/crypto/admin-key.js';import { Pkcs11Token } from '../../workers/crypto/pkcs11-token.js';import { JWT_SECRET, MASTER_KEY_V1 } from '../support/core-harness.js';import { restTemplate, USERS } from '../support/fixtures.js';import { idOf, q } from '../support/api.js';import { SimulatedSmartcard } from '../support/simcard.js';import { importMasterKeys, softHsm } from '../support/softhsm.js';import { BASE, startStack } from '../support/stack.js';import { run } from '../support/process.js';const hsm = softHsm(t);const token = hsm.createToken('cm-service');const emptyToken = hsm.createToken('cm-service-empty');importMasterKeys(token, { 1: MASTER_KEY_V1 });const CARD_ID = 'bc88f13f-83ba-4037-8262-46eba1291c6e';const vector = vectors.diversification.find((v) => v.algorithm === '3DES' && v.masterKeyHex === MASTER_KEY_V1 && v.cardid === CARD_ID)!;// The test's config for the core: the token, and no key ring file or variable.const tokenEnv = { ...hsm.env(token), CM_MASTER_KEYS: '', CM_WORKERS: '2' };t.test('keys, responses and a sealed PIN come from the token; a lost session answers 503 and recovers', async (t) => {  const s = await startStack(tokenEnv);  t.teardown(() => s.close());  t.equal(s.core.core.keyRing.constructor.name, 'TokenKeyRing');  const admin = await s.as(USERS.admin);  const body = restTemplate({ defaultKey: '00'.repeat(24), diversify: true, pinOption: 'ServerDistributed' });  const templateId = idOf((await s.http('POST', `${BASE}/profiletemplates`, { token: admin, body })).body);  const user = await s.as(USERS.user);  const req = idOf((await s.http('POST', `${BASE}/requests`, { token: user, body: { profiletemplateuuid: templateId, type: 'Enroll' } })).body);  const card = idOf((await s.http('POST', `${BASE}/smartcards`, { token: user, body: { requestid: req, cardid: CARD_ID } })).body);  const base = `${BASE}/requests/${req}/smartcards/${card}`;  // The pool threads' first job waits for them to start, which on a loaded machine may outlast  // the gateway's deadline (504): asked again until the threads answer.  let key = await s.http('GET', `${base}/diversifiedkey?${q({ cardid: CARD_ID })}`, { token: user });  for (let i = 0; i < 10 && key.status === 504; i++) key = await s.http('GET', `${base}/diversifiedkey?${q({ cardid: CARD_ID })}`, { token: user });  t.equal(key.status, 200);  t.equal(Buffer.from(key.body, 'base64').toString('hex'), vector.diversifiedKeyHex, 'the diversified key of the vector');  const respond = () =>    s.http('GET', `${base}/authenticationresponse?${q({ cardid: CARD_ID, challenge: vector.challengeBase64, diversified: 'true' })}`, { token: user });  const answer = await respond();  t.equal(answer.status, 200);  t.equal(answer.body, vector.responseBase64, 'the response of the vector');  const simcard = new SimulatedSmartcard({ adminKeyAlgorithm: '3DES', adminKeyHex: vector.diversifiedKeyHex, cardId: CARD_ID });  const pinPath = `${base}/serverproposedpin?${q({ cardid: CARD_ID, challenge: simcard.getChallenge().toString('base64') })}`;  const pin = await s.http('GET', pinPath, { token: user });  t.equal(pin.status, 200);  t.equal((await s.http('GET', pinPath, { token: user })).body, pin.body, 'the PIN sealed under the token-derived key opens again');  // Every session of this process closed under the service (main thread and pool threads).  const ours = Pkcs11Token.open(token);  ours.closeAllSessions();  const lost = await respond();  t.equal(lost.status, 503, 'a lost session answers 503');  t.equal(lost.body.Code, 'UNAVAILABLE');  t.notMatch(JSON.stringify(lost.body), new RegExp(token.pin + '|' + MASTER_KEY_V1));  const statuses = [lost.status];  for (let i = 0; i < 6; i++) statuses.push((await respond()).status);  const firstOk = statuses.indexOf(200);  t.ok(firstOk > 0, `the service reopened its sessions by itself (${statuses.join(' ')})`);  t.ok(statuses.slice(firstOk).every((st) => st === 200), 'and answers from then on');  t.ok(statuses.slice(0, firstOk).every((st) => st === 503), 'never anything but 503 before');  t.equal((await respond()).body, vector.responseBase64);  // The main thread's derivations recover the same way (the PIN's data key is cached; the KCV is not).  ours.closeAllSessions();  t.throws(() => s.core.core.keyRing.keyCheckValue(1), { code: 'UNAVAILABLE' });  t.equal(s.core.core.keyRing.keyCheckValue(1).length, 8);  ours.close();});/** `cm-admin` as the operator runs it (the built bin), on the token. */async function cmAdmin(dir: string, ...args: string[]) {  const p = run(process.execPath, ['dist/bin/cm-admin.js', ...args], { ...hsm.env(token), CM_DATABASE: join(dir, 'cm.sqlite') });  return { code: await p.exited, stdout: p.stdout(), stderr: p.stderr() };}t.test('cm-admin keyring add generates the next version on the token; new cards use it after a restart, old cards keep theirs', async (t) => {  const dir = mkdtempSync(join(tmpdir(), 'cm-hsm-rotate-'));  t.teardown(() => rmSync(dir, { recursive: true, force: true }));  const NEW_CARD = 'c6bad97c-f97f-4920-8947-be980c98c6b5';  type Stack = Awaited<ReturnType<typeof startStack>>;  const bind = async (s: Stack, templateId: string, cardid: string) => {    const user = await s.as(USERS.user);    const req = idOf((await s.http('POST', `${BASE}/requests`, { token: user, body: { profiletemplateuuid: templateId, type: 'Enroll' } })).body);    const card = idOf((await s.http('POST', `${BASE}/smartcards`, { token: user, body: { requestid: req, cardid } })).body);    return async (s: Stack) => {      let res = await s.http('GET', `${BASE}/requests/${req}/smartcards/${card}/diversifiedkey?${q({ cardid })}`, { token: user });      for (let i = 0; i < 10 && res.status === 504; i++) res = await s.http('GET', `${BASE}/requests/${req}/smartcards/${card}/diversifiedkey?${q({ cardid })}`, { token: user });      t.equal(res.status, 200);      return Buffer.from(res.body, 'base64').toString('hex');    };  };  const first = await startStack(tokenEnv, { dir });  const admin = await first.as(USERS.admin);  const templateId = idOf((await first.http('POST', `${BASE}/profiletemplates`, { token: admin, body: restTemplate({ diversify: true }) })).body);  const oldKey = await bind(first, templateId, CARD_ID);  await first.close();  const kcv1 = parseKeyRing(`1:${MASTER_KEY_V1}`).keyCheckValue(1).toString('hex');  const before = await cmAdmin(dir, 'keyring', 'list');  t.equal(before.code, 0, before.stderr);  t.match(before.stdout, new RegExp(`^1 +${kcv1}  \\(newest`, 'm'), 'keyring list: version 1 on the token, its check value that of the key imported');  const added = await cmAdmin(dir, 'keyring', 'add');  t.equal(added.code, 0, added.stderr);  const kcv2 = /added key version 2 \(key check value ([0-9a-f]{16})\) on token "cm-service"/.exec(added.stdout)?.[1];  t.ok(kcv2, `keyring add: version 2 on the token (${added.stdout.trim()})`);  const after = await cmAdmin(dir, 'keyring', 'list');  t.match(after.stdout, new RegExp(`^1 +${kcv1}\n2 +${kcv2}  \\(newest`, 'm'), 'keyring list: both versions, 2 the newest');  t.notMatch(before.stdout + added.stdout + after.stdout + added.stderr, new RegExp(`${MASTER_KEY_V1}|${token.pin}`), 'no key, no PIN printed');  const session = Pkcs11Token.open(token);  t.teardown(() => session.close());  // OpenSC's view of the new key: 32 bytes, generated on the token (local), never extractable.  const listing = spawnSync('pkcs11-tool', ['--module', token.module, '--token-label', token.tokenLabel, '--login', '--pin', token.pin, '--list-objects', '--type', 'secrkey'], {    env: { ...process.env, SOFTHSM2_CONF: hsm.conf },    encoding: 'utf8',  });  const objects = listing.stdout;  const v2 = objects.split(/\n(?=Secret Key Object)/).find((o) => /label:\s+cm-master-v2\n/.test(o)) ?? '';  t.match(v2, /Generic secret length 32/, 'pkcs11-tool: a generic secret of 32 bytes', { objects, stderr: listing.stderr, status: listing.status });  t.match(v2, /Access:\s+sensitive, always sensitive, never extractable, local/, 'pkcs11-tool: sensitive, never extractable, generated on the token');  const second = await startStack(tokenEnv, { dir });  t.teardown(() => second.close());  t.equal(second.core.core.keyRing.newestVersion, 2);  const newKey = await bind(second, templateId, NEW_CARD);  t.equal(await oldKey(second), vector.diversifiedKeyHex, 'the old card still answers with version 1');  const expectedV2 = diversifyAdminKey('3DES', (data) => session.hmacSha256('cm-master-v2', data), cardIdToBytes(NEW_CARD)).toString('hex');  t.equal(await newKey(second), expectedV2, 'a new card uses version 2, derived on the token');  t.not(expectedV2, vectors.diversification.find((v) => v.algorithm === '3DES' && v.masterKeyHex === MASTER_KEY_V1 && v.cardid === NEW_CARD)!.diversifiedKeyHex);});t.test('start-up refusals are one line on standard error', async (t) => {  const dir = mkdtempSync(join(tmpdir(), 'cm-hsm-start-'));  t.teardown(() => rmSync(dir, { recursive: true, force: true }));  const pinFile = join(dir, 'pin');  writeFileSync(pinFile, `${token.pin}\n`, { mode: 0o600 });  // The configuration checks that the CA files are readable before anything starts; these  // (empty) ones pass that check, and start-up stops at the token, before the CA is read.  writeFileSync(join(dir, 'missing-ca.pem'), '');  writeFileSync(join(dir, 'missing-ca.key'), '', { mode: 0o600 });  const base = {    PATH: process.env.PATH ?? '',    CM_DATABASE: join(dir, 'cm.sqlite'),    CM_GRPC_PORT: '0',    CM_JWT_SECRET: JWT_SECRET,    CM_CA_CERT: join(dir, 'missing-ca.pem'),    CM_CA_KEY: join(dir, 'missing-ca.key'),    CM_LOG_LEVEL: 'silent',    SOFTHSM2_CONF: hsm.conf,  };  const start = (env: Record<string, string>) => {    const run = spawnSync(process.execPath, ['dist/bin/core.js'], { env: { ...base, ...env }, encoding: 'utf8', timeout: 60_000 });    return { status: run.status, lines: run.stderr.trim().split('\n') };  };  const tokenVars = { CM_PKCS11_MODULE: token.module, CM_PKCS11_TOKEN_LABEL: token.tokenLabel };  const cases: Array<[string, Record<string, string>, RegExp]> = [    ['a wrong PIN', { ...tokenVars, CM_PKCS11_PIN: '0000' }, /^cm-core: cannot start: the PIN for token "cm-service" is wrong$/],    ['an unknown token', { ...tokenVars, CM_PKCS11_TOKEN_LABEL: 'nope', CM_PKCS11_PIN: token.pin }, /no token labelled "nope"/],    ['a library that does not load', { ...tokenVars, CM_PKCS11_MODULE: join(dir, 'nothing.so'), CM_PKCS11_PIN: token.pin }, /cannot load the PKCS#11 library/],    ['a token without master keys', { ...tokenVars, CM_PKCS11_TOKEN_LABEL: emptyToken.tokenLabel, CM_PKCS11_PIN_FILE: pinFile }, /holds no cm-master-v<N> keys/],    ['a key ring on the token and in CM_MASTER_KEYS', { ...tokenVars, CM_PKCS11_PIN: token.pin, CM_MASTER_KEYS: `1:${MASTER_KEY_V1}` }, /^cm-core: bad configuration: CM_MASTER_KEYS: the key ring is on the token/],    ['a PIN and a PIN file', { ...tokenVars, CM_PKCS11_PIN: token.pin, CM_PKCS11_PIN_FILE: pinFile }, /CM_PKCS11_PIN or CM_PKCS11_PIN_FILE, not both/],    ['a token without a module', { CM_PKCS11_TOKEN_LABEL: 'cm-service', CM_PKCS11_PIN: token.pin }, /CM_PKCS11_MODULE and CM_PKCS11_TOKEN_LABEL must be set together/],  ];  for (const [what, env, expected] of cases) {    const { status, lines } = start(env);    t.equal(status, 1, `${what}: exit 1`);    t.equal(lines.length, 1, `${what}: one line`);    t.match(lines[0], expected, what);    t.notMatch(lines[0], /0000|1234/, `${what}: no PIN in the message`);  }});
+// The service with its key ring on a (soft) HSM, end to end over REST: the card's keys, responses
+// and PIN are those of a key ring file with the same key; a session lost under the service answers
+// 503 UNAVAILABLE and the service recovers by itself; start-up refusals are one clear line.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import vectors from '../../../shared/vectors/card-crypto.json' with { type: 'json' };
+import { parseKeyRing } from '../../core/crypto/key-ring.js';
+import { cardIdToBytes, diversifyAdminKey } from '../../workers/crypto/admin-key.js';
+import { Pkcs11Token } from '../../workers/crypto/pkcs11-token.js';
+import { JWT_SECRET, MASTER_KEY_V1 } from '../support/core-harness.js';
+import { restTemplate, USERS } from '../support/fixtures.js';
+import { idOf, q } from '../support/api.js';
+import { SimulatedSmartcard } from '../support/simcard.js';
+import { importMasterKeys, softHsm } from '../support/softhsm.js';
+import { BASE, startStack } from '../support/stack.js';
+import { run } from '../support/process.js';
+
+const hsm = softHsm(t);
+const token = hsm.createToken('cm-service');
+const emptyToken = hsm.createToken('cm-service-empty');
+importMasterKeys(token, { 1: MASTER_KEY_V1 });
+const CARD_ID = 'bc88f13f-83ba-4037-8262-46eba1291c6e';
+const vector = vectors.diversification.find((v) => v.algorithm === '3DES' && v.masterKeyHex === MASTER_KEY_V1 && v.cardid === CARD_ID)!;
+// The test's config for the core: the token, and no key ring file or variable.
+const tokenEnv = { ...hsm.env(token), CM_MASTER_KEYS: '', CM_WORKERS: '2' };
+
+t.test('keys, responses and a sealed PIN come from the token; a lost session answers 503 and recovers', async (t) => {
+  const s = await startStack(tokenEnv);
+  t.teardown(() => s.close());
+  t.equal(s.core.core.keyRing.constructor.name, 'TokenKeyRing');
+  const admin = await s.as(USERS.admin);
+  const body = restTemplate({ defaultKey: '00'.repeat(24), diversify: true, pinOption: 'ServerDistributed' });
+  const templateId = idOf((await s.http('POST', `${BASE}/profiletemplates`, { token: admin, body })).body);
+  const user = await s.as(USERS.user);
+  const req = idOf((await s.http('POST', `${BASE}/requests`, { token: user, body: { profiletemplateuuid: templateId, type: 'Enroll' } })).body);
+  const card = idOf((await s.http('POST', `${BASE}/smartcards`, { token: user, body: { requestid: req, cardid: CARD_ID } })).body);
+  const base = `${BASE}/requests/${req}/smartcards/${card}`;
+
+  // The pool threads' first job waits for them to start, which on a loaded machine may outlast
+  // the gateway's deadline (504): asked again until the threads answer.
+  let key = await s.http('GET', `${base}/diversifiedkey?${q({ cardid: CARD_ID })}`, { token: user });
+  for (let i = 0; i < 10 && key.status === 504; i++) key = await s.http('GET', `${base}/diversifiedkey?${q({ cardid: CARD_ID })}`, { token: user });
+  t.equal(key.status, 200);
+  t.equal(Buffer.from(key.body, 'base64').toString('hex'), vector.diversifiedKeyHex, 'the diversified key of the vector');
+  const respond = () =>
+    s.http('GET', `${base}/authenticationresponse?${q({ cardid: CARD_ID, challenge: vector.challengeBase64, diversified: 'true' })}`, { token: user });
+  const answer = await respond();
+  t.equal(answer.status, 200);
+  t.equal(answer.body, vector.responseBase64, 'the response of the vector');
+
+  const simcard = new SimulatedSmartcard({ adminKeyAlgorithm: '3DES', adminKeyHex: vector.diversifiedKeyHex, cardId: CARD_ID });
+  const pinPath = `${base}/serverproposedpin?${q({ cardid: CARD_ID, challenge: simcard.getChallenge().toString('base64') })}`;
+  const pin = await s.http('GET', pinPath, { token: user });
+  t.equal(pin.status, 200);
+  t.equal((await s.http('GET', pinPath, { token: user })).body, pin.body, 'the PIN sealed under the token-derived key opens again');
+
+  // Every session of this process closed under the service (main thread and pool threads).
+  const ours = Pkcs11Token.open(token);
+  ours.closeAllSessions();
+  const lost = await respond();
+  t.equal(lost.status, 503, 'a lost session answers 503');
+  t.equal(lost.body.Code, 'UNAVAILABLE');
+  t.notMatch(JSON.stringify(lost.body), new RegExp(token.pin + '|' + MASTER_KEY_V1));
+  const statuses = [lost.status];
+  for (let i = 0; i < 6; i++) statuses.push((await respond()).status);
+  const firstOk = statuses.indexOf(200);
+  t.ok(firstOk > 0, `the service reopened its sessions by itself (${statuses.join(' ')})`);
+  t.ok(statuses.slice(firstOk).every((st) => st === 200), 'and answers from then on');
+  t.ok(statuses.slice(0, firstOk).every((st) => st === 503), 'never anything but 503 before');
+  t.equal((await respond()).body, vector.responseBase64);
+  // The main thread's derivations recover the same way (the PIN's data key is cached; the KCV is not).
+  ours.closeAllSessions();
+  t.throws(() => s.core.core.keyRing.keyCheckValue(1), { code: 'UNAVAILABLE' });
+  t.equal(s.core.core.keyRing.keyCheckValue(1).length, 8);
+  ours.close();
+});
+
+/** `cm-admin` as the operator runs it (the built bin), on the token. */
+async function cmAdmin(dir: string, ...args: string[]) {
+  const p = run(process.execPath, ['dist/bin/cm-admin.js', ...args], { ...hsm.env(token), CM_DATABASE: join(dir, 'cm.sqlite') });
+  return { code: await p.exited, stdout: p.stdout(), stderr: p.stderr() };
+}
+
+t.test('cm-admin keyring add on the token: new cards use the new version after a restart, old cards keep theirs', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cm-hsm-rotate-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const NEW_CARD = 'c6bad97c-f97f-4920-8947-be980c98c6b5';
+  type Stack = Awaited<ReturnType<typeof startStack>>;
+  const bind = async (s: Stack, templateId: string, cardid: string) => {
+    const user = await s.as(USERS.user);
+    const req = idOf((await s.http('POST', `${BASE}/requests`, { token: user, body: { profiletemplateuuid: templateId, type: 'Enroll' } })).body);
+    const card = idOf((await s.http('POST', `${BASE}/smartcards`, { token: user, body: { requestid: req, cardid } })).body);
+    return async (s: Stack) => {
+      let res = await s.http('GET', `${BASE}/requests/${req}/smartcards/${card}/diversifiedkey?${q({ cardid })}`, { token: user });
+      for (let i = 0; i < 10 && res.status === 504; i++) res = await s.http('GET', `${BASE}/requests/${req}/smartcards/${card}/diversifiedkey?${q({ cardid })}`, { token: user });
+      t.equal(res.status, 200);
+      return Buffer.from(res.body, 'base64').toString('hex');
+    };
+  };
+  const first = await startStack(tokenEnv, { dir });
+  const admin = await first.as(USERS.admin);
+  const templateId = idOf((await first.http('POST', `${BASE}/profiletemplates`, { token: admin, body: restTemplate({ diversify: true }) })).body);
+  const oldKey = await bind(first, templateId, CARD_ID);
+  await first.close();
+
+  const kcv1 = parseKeyRing(`1:${MASTER_KEY_V1}`).keyCheckValue(1).toString('hex');
+  const before = await cmAdmin(dir, 'keyring', 'list');
+  t.equal(before.code, 0, before.stderr);
+  t.match(before.stdout, new RegExp(`^1 +${kcv1}  \\(newest`, 'm'), 'keyring list: version 1, the check value of the key imported');
+  const added = await cmAdmin(dir, 'keyring', 'add');
+  t.equal(added.code, 0, added.stderr);
+  t.match(added.stdout, /^added key version 2 \(key check value [0-9a-f]{16}\) on token "cm-service"/);
+  const session = Pkcs11Token.open(token);
+  t.teardown(() => session.close());
+  t.ok(session.hasSecretKey('cm-master-v2'));
+
+  const second = await startStack(tokenEnv, { dir });
+  t.teardown(() => second.close());
+  t.equal(second.core.core.keyRing.newestVersion, 2);
+  const newKey = await bind(second, templateId, NEW_CARD);
+  t.equal(await oldKey(second), vector.diversifiedKeyHex, 'the old card still answers with version 1');
+  const expectedV2 = diversifyAdminKey('3DES', (data) => session.hmacSha256('cm-master-v2', data), cardIdToBytes(NEW_CARD)).toString('hex');
+  t.equal(await newKey(second), expectedV2, 'a new card uses version 2, derived on the token');
+  t.not(expectedV2, vectors.diversification.find((v) => v.algorithm === '3DES' && v.masterKeyHex === MASTER_KEY_V1 && v.cardid === NEW_CARD)!.diversifiedKeyHex);
+});
+
+t.test('start-up refusals are one line on standard error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cm-hsm-start-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const pinFile = join(dir, 'pin');
+  writeFileSync(pinFile, `${token.pin}\n`, { mode: 0o600 });
+  // The configuration checks that the CA files are readable before anything starts; these
+  // (empty) ones pass that check, and start-up stops at the token, before the CA is read.
+  writeFileSync(join(dir, 'missing-ca.pem'), '');
+  writeFileSync(join(dir, 'missing-ca.key'), '', { mode: 0o600 });
+  const base = {
+    PATH: process.env.PATH ?? '',
+    CM_DATABASE: join(dir, 'cm.sqlite'),
+    CM_GRPC_PORT: '0',
+    CM_JWT_SECRET: JWT_SECRET,
+    CM_CA_CERT: join(dir, 'missing-ca.pem'),
+    CM_CA_KEY: join(dir, 'missing-ca.key'),
+    CM_LOG_LEVEL: 'silent',
+    SOFTHSM2_CONF: hsm.conf,
+  };
+  const start = (env: Record<string, string>) => {
+    const run = spawnSync(process.execPath, ['dist/bin/core.js'], { env: { ...base, ...env }, encoding: 'utf8', timeout: 60_000 });
+    return { status: run.status, lines: run.stderr.trim().split('\n') };
+  };
+  const tokenVars = { CM_PKCS11_MODULE: token.module, CM_PKCS11_TOKEN_LABEL: token.tokenLabel };
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['a wrong PIN', { ...tokenVars, CM_PKCS11_PIN: '0000' }, /^cm-core: cannot start: the PIN for token "cm-service" is wrong$/],
+    ['an unknown token', { ...tokenVars, CM_PKCS11_TOKEN_LABEL: 'nope', CM_PKCS11_PIN: token.pin }, /no token labelled "nope"/],
+    ['a library that does not load', { ...tokenVars, CM_PKCS11_MODULE: join(dir, 'nothing.so'), CM_PKCS11_PIN: token.pin }, /cannot load the PKCS#11 library/],
+    ['a token without master keys', { ...tokenVars, CM_PKCS11_TOKEN_LABEL: emptyToken.tokenLabel, CM_PKCS11_PIN_FILE: pinFile }, /holds no cm-master-v<N> keys/],
+    ['a key ring on the token and in CM_MASTER_KEYS', { ...tokenVars, CM_PKCS11_PIN: token.pin, CM_MASTER_KEYS: `1:${MASTER_KEY_V1}` }, /^cm-core: bad configuration: CM_MASTER_KEYS: the key ring is on the token/],
+    ['a PIN and a PIN file', { ...tokenVars, CM_PKCS11_PIN: token.pin, CM_PKCS11_PIN_FILE: pinFile }, /CM_PKCS11_PIN or CM_PKCS11_PIN_FILE, not both/],
+    ['a token without a module', { CM_PKCS11_TOKEN_LABEL: 'cm-service', CM_PKCS11_PIN: token.pin }, /CM_PKCS11_MODULE and CM_PKCS11_TOKEN_LABEL must be set together/],
+  ];
+  for (const [what, env, expected] of cases) {
+    const { status, lines } = start(env);
+    t.equal(status, 1, `${what}: exit 1`);
+    t.equal(lines.length, 1, `${what}: one line`);
+    t.match(lines[0], expected, what);
+    t.notMatch(lines[0], /0000|1234/, `${what}: no PIN in the message`);
+  }
+});
