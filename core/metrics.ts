@@ -85,11 +85,23 @@ export class CoreMetrics {
     collectProcessMetrics(this.registry, 'cm_core_');
   }
 
-  /** One answered call: `code` is the gRPC status name, `refusal` the SPEC code when refused. */
-  rpcDone(fullMethod: string, code: string, seconds: number, refusal?: string): void {
-    const [service = '', method = ''] = fullMethod.split('/');
-    this.#rpcs.inc({ service, method, code });
-    this.#rpcSeconds.observe({ service, method, code }, seconds);
+  /** The count and latency series of each (method, code), made on a call's first answer. */
+  readonly #rpcSeries = new Map<string, { count: Counter.Internal; time: Histogram.Internal<'service' | 'method' | 'code'> }>();
+
+  /**
+   * One answered call: `path` is the call's `/service/method`, `code` the gRPC status name,
+   * `refusal` the SPEC code when refused. On every call's path: no label object per call.
+   */
+  rpcDone(path: string, code: string, seconds: number, refusal?: string): void {
+    const key = `${code} ${path}`;
+    let series = this.#rpcSeries.get(key);
+    if (!series) {
+      const [service = '', method = ''] = path.replace(/^\//, '').split('/');
+      const labels = { service, method, code };
+      this.#rpcSeries.set(key, (series = { count: this.#rpcs.labels(labels), time: this.#rpcSeconds.labels(labels) }));
+    }
+    series.count.inc();
+    series.time.observe(seconds);
     if (refusal) this.refused(refusal);
   }
 

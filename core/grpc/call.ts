@@ -40,8 +40,11 @@ export function callFinished(
   const code = grpc.status[status?.code ?? grpc.status.OK] ?? 'UNKNOWN';
   const refusal = status?.metadata?.get(ERROR_CODE_METADATA_KEY)[0];
   const method = call.getPath();
-  edge.metrics?.rpcDone(method.replace(/^\//, ''), code, seconds, typeof refusal === 'string' ? refusal : undefined);
-  edge.log.debug({ method, status: code, durationMs: Math.round(seconds * 1e4) / 10, correlationId, caller }, 'rpc');
+  edge.metrics?.rpcDone(method, code, seconds, typeof refusal === 'string' ? refusal : undefined);
+  // Checked first: the line's object would otherwise be built on every call for nothing.
+  if (edge.log.isLevelEnabled('debug')) {
+    edge.log.debug({ method, status: code, durationMs: Math.round(seconds * 1e4) / 10, correlationId, caller }, 'rpc');
+  }
 }
 
 /** Authenticates a call's metadata into a domain context. */
