@@ -9,7 +9,7 @@ import { isoSeconds, normalizeSerialHex, serialInteger, toDate, wholeSeconds, x5
 import { describeSpki, keyUsageFlags, subjectKeyIdentifier, type SpkiInfo } from './keys.js';
 import { encodeName, type NameValue } from './names.js';
 import { certsOnlyPkcs7 } from './pkcs7.js';
-import { TbsCertificate, Utf8String, oid, rfc5280, type Oid } from './schemas.js';
+import { RawExtension, TbsCertificate, Utf8String, oid, rfc5280, type Oid } from './schemas.js';
 import { signingCa, type SigningCa } from './ca-certificate.js';
 import { signToBeSigned, signatureAlgorithmOf, type CaSigner } from './ca-signer.js';
 
@@ -129,15 +129,26 @@ export function signCertificate(issuer: CertificateIssuer, body: CertificateBody
       version: 'v3',
       serialNumber: serialInteger(body.serialHex),
       signature: signatureAlgorithmOf(issuer.signer),
-      issuer: issuer.name,
+      issuer: encodedOnce(ENCODED_NAMES, issuer.name, (name) => rfc5280.Name!.encode(name, 'der')),
       validity: { notBefore: x509Time(body.notBefore), notAfter: x509Time(body.notAfter) },
       subject: body.subject,
       subjectPublicKeyInfo: body.spkiDer,
-      ...(body.extensions.length ? { extensions: body.extensions } : {}),
+      ...(body.extensions.length ? { extensions: body.extensions.map((ext) => encodedOnce(ENCODED_EXTENSIONS, ext, (e) => RawExtension.encode(e, 'der'))) } : {}),
     },
     'der',
   );
   return signToBeSigned(tbs, issuer.signer);
+}
+
+// The DER of values that are the same object in every certificate (the CA's name, the cached
+// extensions above), kept with the object: asn1.js would otherwise encode them again each time.
+const ENCODED_NAMES = new WeakMap<object, Buffer>();
+const ENCODED_EXTENSIONS = new WeakMap<object, Buffer>();
+
+function encodedOnce<T extends object>(cache: WeakMap<object, Buffer>, value: T, encode: (value: T) => Buffer): Buffer {
+  let der = cache.get(value);
+  if (!der) cache.set(value, (der = encode(value)));
+  return der;
 }
 
 /** A certificate's contents, all from the caller (the certificate template), never from the CSR. */

@@ -126,8 +126,8 @@ export const RawExtension = asn1.define('RawExtension', function () {
 });
 
 /**
- * RFC 5280 4.1: TBSCertificate with each extension value as its DER (encoded by its own schema).
- * `key` is how the subject's key is declared: as DER (AnyDer, for writing) or decoded.
+ * RFC 5280 4.1: TBSCertificate, for reading (Certificate below), each extension value as its DER.
+ * `key` is how the subject's key is declared.
  */
 function tbsCertificate(name: string, key: Entity) {
   return asn1.define(name, function () {
@@ -146,8 +146,23 @@ function tbsCertificate(name: string, key: Entity) {
   });
 }
 
-/** For writing: the key is the canonical SPKI's DER. */
-export const TbsCertificate = tbsCertificate('TBSCertificate', AnyDer);
+/**
+ * For writing, from parts already encoded: the issuer Name, the subject's key (the canonical
+ * SPKI) and each whole Extension as their DER, so that the CA's name and the extensions every
+ * certificate shares are encoded once, not per certificate.
+ */
+export const TbsCertificate = asn1.define('TBSCertificate', function () {
+  this.seq().obj(
+    this.key('version').def('v1').explicit(0).use(rfc5280.Version),
+    this.key('serialNumber').int(),
+    this.key('signature').use(rfc5280.AlgorithmIdentifier),
+    this.key('issuer').use(AnyDer),
+    this.key('validity').use(rfc5280.Validity),
+    this.key('subject').use(rfc5280.Name),
+    this.key('subjectPublicKeyInfo').use(AnyDer),
+    this.key('extensions').optional().explicit(3).seqof(AnyDer),
+  );
+});
 
 /** RFC 5280 4.1: Certificate, for reading one (the CA's own). */
 export const Certificate = asn1.define('Certificate', function () {
