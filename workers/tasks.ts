@@ -13,6 +13,7 @@ import {
 } from './crypto/admin-key.js';
 import { threadToken } from './crypto/thread-token.js';
 import { generatePin, type PinPolicy } from './crypto/pin.js';
+import { packBytes } from './pack-bytes.js';
 import { CaError } from './ca/errors.js';
 import { issueFromRequest, signCrl, signOcsp, type CrlJob, type IssuedJobResult, type IssueJob, type OcspJob } from './ca/jobs.js';
 import type { CaNotLoaded } from './ca/loaded-cas.js';
@@ -153,20 +154,21 @@ export function runBatch<K extends TaskKind>(task: BatchTask<K>): Array<JobResul
 }
 
 /**
- * The pool's entry. The results' buffers (a result's own, or its fields' one level down, as in
- * an issued certificate) are transferred rather than cloned, so no copy of a derived key stays
- * behind in this thread. Every handler returns bytes in exact-size buffers of their own.
+ * The pool's entry. The results' bytes (a result's own, or its fields' one level down, as in an
+ * issued certificate) are moved into one buffer, which is transferred rather than cloned, and
+ * wiped here, so no copy of a derived key stays behind in this thread; one buffer for the batch
+ * because a transfer costs per buffer (workers/pack-bytes.ts).
  */
 export default function runTask(task: BatchTask): unknown {
   const results = runBatch(task);
-  const buffers = new Set<ArrayBuffer>();
-  for (const r of results) {
-    if (!r.ok) continue;
-    if (r.value instanceof Uint8Array) {
-      buffers.add(r.value.buffer as ArrayBuffer);
-    } else if (typeof r.value === 'object' && r.value !== null) {
-      for (const field of Object.values(r.value)) if (field instanceof Uint8Array) buffers.add(field.buffer as ArrayBuffer);
-    }
-  }
-  return move({ [transferableSymbol]: [...buffers], [valueSymbol]: results });
+  const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
+  const holders = results.map((r) => (!r.ok ? {} : r.value instanceof Uint8Array ? { bytes: r.value } : isRecord(r.value) ? r.value : {}));
+  const { value: packed, buffer } = packBytes(holders);
+  if (buffer.byteLength === 0) return results;
+  const moved = results.map((r, i): JobResult => {
+    if (!r.ok) return r;
+    if (r.value instanceof Uint8Array) return { ok: true, value: packed[i]!.bytes };
+    return isRecord(r.value) ? { ok: true, value: packed[i] } : r;
+  });
+  return move({ [transferableSymbol]: [buffer], [valueSymbol]: moved });
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { CryptoError } from '../../workers/crypto/admin-key.js';
 import type { PinPolicy } from '../../workers/crypto/pin.js';
+import { packBytes } from '../../workers/pack-bytes.js';
 import {
   runBatch,
   type BatchTask,
@@ -204,10 +205,10 @@ export class CryptoPool {
 
   #execute(task: BatchTask): Promise<unknown> {
     if (!this.#piscina) return new Promise((resolve) => resolve(runBatch(task)));
-    const transferList = task.jobs.flatMap((job) =>
-      Object.values(job).filter((v): v is Uint8Array => v instanceof Uint8Array).map((v) => v.buffer as ArrayBuffer),
-    );
-    return this.#piscina.run(task, { transferList });
+    // Every byte field of the batch in one transferred buffer (workers/pack-bytes.ts); the
+    // packed copies of run() are wiped, so no copy of a key stays on this thread.
+    const { value, buffer } = packBytes(task.jobs as Record<string, unknown>[]);
+    return this.#piscina.run({ kind: task.kind, jobs: value }, { transferList: buffer.byteLength ? [buffer] : [] });
   }
 }
 
