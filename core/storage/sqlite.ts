@@ -44,7 +44,7 @@ function sqliteConnection(db: Database.Database): SqlConnection {
 }
 
 /** The writer holds the whole database for a transaction: no row locks are needed. */
-const SQLITE: SqlDialect = { forUpdate: '', forShareOfCard: '' };
+const SQLITE: SqlDialect = { rowLocks: false };
 
 function migrate(db: Database.Database): void {
   db.exec(SCHEMA_MIGRATIONS_TABLE);
