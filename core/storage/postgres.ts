@@ -5,9 +5,10 @@
 // not raise today).
 //
 // Faults: every error that means the database cannot be reached (refused or dropped connections,
-// a server shutting down, a pool that cannot connect in time) becomes CmError UNAVAILABLE, and a
-// connection lost during COMMIT is UNAVAILABLE too (the outcome is unknown: the write may or may
-// not have committed, so it is never answered as a success). The pool replaces broken
+// a server shutting down, a pool that cannot connect in time, a statement not answered in time:
+// a server that stopped answering without closing its connections) becomes CmError UNAVAILABLE,
+// and a connection lost during COMMIT is UNAVAILABLE too (the outcome is unknown: the write may
+// or may not have committed, so it is never answered as a success). The pool replaces broken
 // connections by itself, so the core serves again as soon as the database is back.
 
 import pg from 'pg';
@@ -34,10 +35,13 @@ const RETRIED = new Set(['40001', '40P01']);
 const MAX_ATTEMPTS = 10;
 const MAX_BACKOFF_MS = 128;
 
+const CONNECT_TIMEOUT_MS = 3000;
+
 /** SQLSTATEs and socket errors that mean the database cannot be reached. */
 const UNREACHABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
 const UNREACHABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-const UNREACHABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Connection ended/i;
+const UNREACHABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Connection ended|Query read timeout/i;
 
 export function isUnreachable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | undefined;
@@ -88,6 +92,11 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long a call waits for a connection before it answers UNAVAILABLE. */
   connectTimeoutMs?: number;
+  /**
+   * How long one statement may go unanswered before its call answers UNAVAILABLE and its
+   * connection is dropped (a server that froze, or a network that drops packets, closes nothing).
+   */
+  queryTimeoutMs?: number;
 }
 
 export class PostgresStore implements Store {
@@ -97,16 +106,19 @@ export class PostgresStore implements Store {
   private readonly templateCache: TemplateCache = new Map();
 
   private constructor(
-    url: string,
+    private readonly url: string,
     private readonly secrets: TemplateSecrets,
-    options: PostgresStoreOptions,
+    private readonly options: PostgresStoreOptions,
   ) {
     this.pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
+      // Within the gateways' 10 s deadline, with room for the answer: a call that meets a frozen
+      // database answers 503 UNAVAILABLE, not 504; and the readiness ping says false.
+      query_timeout: options.queryTimeoutMs ?? 5000,
       types: TYPES,
     });
     // An idle connection that the server drops (a restart, a failover) must not crash the core:
@@ -132,7 +144,11 @@ export class PostgresStore implements Store {
   }
 
   private async migrate(): Promise<void> {
-    const client = await this.pool.connect();
+    // A connection of its own, without the pool's statement timeout: a migration may take long,
+    // and so may the wait for another core's.
+    const client = new pg.Client({ connectionString: this.url, types: TYPES, connectionTimeoutMillis: this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS });
+    client.on('error', () => {});
+    await client.connect();
     try {
       // Cores starting at the same moment: the first migrates, the others wait, then find it done.
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
@@ -150,8 +166,7 @@ export class PostgresStore implements Store {
         }
       }
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
-      client.release();
+      await client.end().catch(() => {});
     }
   }
 

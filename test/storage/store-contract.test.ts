@@ -508,6 +508,25 @@ t.test('postgres: the database down answers UNAVAILABLE, and the store reconnect
   t.equal(await store.read.requests.get(lost.uuid), undefined, 'nothing of it kept');
 });
 
+t.test('postgres: a database that stops answering (frozen, its connections open): UNAVAILABLE, not a hang; served again', async (t) => {
+  cluster ??= await startPostgres();
+  const store = await PostgresStore.open(await cluster.createDatabase(), vault, { queryTimeoutMs: 400, connectTimeoutMs: 400 });
+  t.teardown(() => store.close());
+  const r = request();
+  await store.transaction((tx) => tx.requests.insert(r));
+  // The pool's connections stay open to a server that reads nothing: only the statement timeout ends the wait.
+  cluster.freeze();
+  try {
+    await t.rejects(store.read.requests.get(r.uuid), { code: 'UNAVAILABLE' }, 'a read: UNAVAILABLE');
+    await t.rejects(store.transaction((tx) => tx.requests.patch(r.uuid, { status: 4 })), { code: 'UNAVAILABLE' }, 'a unit: UNAVAILABLE');
+    t.equal(await store.ping(), false, 'ping: false (readiness 503)');
+  } finally {
+    cluster.thaw();
+  }
+  t.equal(await store.ping(), true, 'ping: true once it answers again');
+  t.equal((await store.read.requests.get(r.uuid))?.status, 3, 'served again; the unit that got UNAVAILABLE left nothing');
+});
+
 t.test('postgres: a unit that keeps losing deadlocks or serialization conflicts is retried, then answered UNAVAILABLE', async (t) => {
   cluster ??= await startPostgres();
   const store = await PostgresStore.open(await cluster.createDatabase(), vault);
