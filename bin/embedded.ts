@@ -6,9 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { startCore, type RunningCore } from '../core/app.js';
-import { loadCoreConfig } from '../core/config.js';
+import { ConfigError, loadCoreConfig, type CoreConfig } from '../core/config.js';
 import { createLogger } from '../core/log.js';
-import { loadGatewayConfig } from '../gateway/config.js';
+import { loadGatewayConfig, type GatewayConfig } from '../gateway/config.js';
 import { startGateway, type RunningGateway } from '../gateway/server.js';
 import { closeOnSignals, exitOnStartFailure } from './lifecycle.js';
 
@@ -48,15 +48,35 @@ function printWelcome(url: string, token: string): void {
   );
 }
 
+/**
+ * Both halves' configurations, checked before anything is created on disk; every problem of
+ * either is reported at once. The gateway calls the core in this process, wherever it listens.
+ */
+function loadConfigs(env: NodeJS.ProcessEnv): { coreConfig: CoreConfig; gatewayConfig: GatewayConfig } {
+  const errors: ConfigError[] = [];
+  const attempt = <T>(load: () => T): T | undefined => {
+    try {
+      return load();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      errors.push(err);
+      return undefined;
+    }
+  };
+  const coreConfig = attempt(() => loadCoreConfig(env, { embedded: true }));
+  const gatewayConfig = attempt(() => loadGatewayConfig({ ...env, CM_CORE_ADDRESS: undefined }));
+  if (!coreConfig || !gatewayConfig) throw ConfigError.combine(errors);
+  return { coreConfig, gatewayConfig };
+}
+
 async function main(): Promise<void> {
-  const coreConfig = loadCoreConfig(process.env, { embedded: true });
+  const { coreConfig, gatewayConfig } = loadConfigs(process.env);
   const log = createLogger(coreConfig.logLevel, 'cm');
   const core: RunningCore = await startCore(coreConfig, { log, embedded: true });
   let gateway: RunningGateway;
   try {
     const host = coreConfig.grpcHost.includes(':') ? `[${coreConfig.grpcHost}]` : coreConfig.grpcHost;
-    const gatewayConfig = loadGatewayConfig({ ...process.env, CM_CORE_ADDRESS: `${host}:${core.port}` });
-    gateway = await startGateway(gatewayConfig, { logger: log });
+    gateway = await startGateway({ ...gatewayConfig, coreAddress: `${host}:${core.port}` }, { logger: log, coreMetrics: core.metrics.registry });
   } catch (err) {
     await core.close();
     throw err;

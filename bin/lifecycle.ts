@@ -1,6 +1,9 @@
-// What every entry point does around its service: on SIGINT/SIGTERM, finish in-flight work and
-// exit (forced after a grace period); on a failed start, one clear line on stderr and exit 1.
+// What every entry point does around its service: on SIGINT/SIGTERM, finish in-flight work, log
+// a last "stopped" line and exit (forced after a grace period); on a failed start, one clear
+// line on stderr naming the cause (and the variable, for configuration and listeners), no stack
+// trace, exit code 1.
 
+import { ConfigError } from '../common/env.js';
 
 const FORCED_EXIT_MS = 30_000;
 
@@ -21,7 +24,10 @@ export function closeOnSignals(log: Log, close: () => Promise<void>): void {
       process.exit(1);
     }, FORCED_EXIT_MS).unref();
     close().then(
-      () => process.exit(0),
+      () => {
+        log.info({ signal }, 'stopped');
+        process.exit(0);
+      },
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');
         process.exit(1);
@@ -32,13 +38,15 @@ export function closeOnSignals(log: Log, close: () => Promise<void>): void {
   process.once('SIGTERM', stop);
 }
 
-/** Configuration and start-up errors carry messages written for the operator; others are bugs. */
+/** Errors raised for the operator (configuration, key ring, CA, token, listeners) print their message only. */
+const OPERATOR_ERRORS = new Set(['ConfigError', 'KeyRingError', 'CaError', 'TokenError', 'ListenError']);
+
 export function exitOnStartFailure(program: string): (err: unknown) => never {
   return (err) => {
-    const kind = err instanceof Error ? err.name : '';
-    const what = kind === 'ConfigError' ? 'bad configuration' : 'cannot start';
-    const expected = /Config|KeyRing|Ca|Token/.test(kind);
-    process.stderr.write(`${program}: ${what}: ${expected ? (err as Error).message : err instanceof Error ? err.stack : String(err)}\n`);
+    const name = err instanceof Error ? err.name : '';
+    const what = err instanceof ConfigError ? 'bad configuration' : 'cannot start';
+    const text = OPERATOR_ERRORS.has(name) ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`${program}: ${what}: ${text}\n`);
     process.exit(1);
   };
 }

@@ -9,7 +9,7 @@ import { TokenVerifier } from './auth/token.js';
 import { poolCertificateAuthority } from './ca/authority.js';
 import { loadOrCreateCa } from './ca/ca-store.js';
 import { ConfigError, isPostgresUrl, type CoreConfig } from './config.js';
-import { loadKeyRingFile, loadOrCreateKeyRingFile, parseKeyRing, type MasterKeyRing } from './crypto/key-ring.js';
+import { loadOrCreateKeyRingFile, type MasterKeyRing } from './crypto/key-ring.js';
 import { TokenKeyRing } from './crypto/token-key-ring.js';
 import { Pkcs11Token } from '../workers/crypto/pkcs11-token.js';
 import { useThreadToken } from '../workers/crypto/thread-token.js';
@@ -17,6 +17,7 @@ import { KeyRingVault } from './crypto/pin-vault.js';
 import { CryptoPool } from './crypto/pool.js';
 import { createDomain, type Domain } from './domain/index.js';
 import { createCoreServer } from './grpc/server.js';
+import { CoreMetrics, serveMetrics } from './metrics.js';
 import { openStore } from './storage/open.js';
 import type { Store } from './storage/repository.js';
 
@@ -28,6 +29,9 @@ export interface RunningCore {
   domain: Domain;
   store: Store;
   keyRing: MasterKeyRing;
+  metrics: CoreMetrics;
+  /** Where a core on its own serves /metrics (CM_METRICS_PORT set), for tests on port 0. */
+  metricsPort?: number;
   /** Set when the embedded default generated the token secret (so it may print a dev token). */
   generatedJwtSecret?: string;
   close(): Promise<void>;
@@ -46,9 +50,8 @@ function readOrCreateSecretFile(path: string, make: () => string): string {
 
 function loadKeyRing(config: CoreConfig, embedded: boolean, token: Pkcs11Token | undefined): MasterKeyRing {
   if (token && config.pkcs11) return new TokenKeyRing(token, config.pkcs11.tokenLabel);
-  if (config.masterKeys) return parseKeyRing(config.masterKeys);
-  if (config.masterKeysFile) return loadKeyRingFile(config.masterKeysFile);
-  if (!embedded) throw new ConfigError('Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE.');
+  if (config.keyRing) return config.keyRing;
+  if (!embedded) throw new ConfigError('CM_MASTER_KEYS', 'set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE (or CM_PKCS11_*): the key ring');
   return loadOrCreateKeyRingFile(join(dataDirOf(config), 'master-keys'));
 }
 
@@ -69,42 +72,50 @@ export async function checkDeployment(store: Store, caCertDer: Buffer, keyRing: 
       if (recorded !== kcv) mismatches.push(`master key version ${version} has key check value ${kcv}, the database recorded ${recorded}`);
     }
     if (mismatches.length) {
-      throw new ConfigError(`This core's CA or master keys differ from those the database was set up with: ${mismatches.join('; ')}.`);
+      throw new ConfigError('CM_DATABASE', `this core's CA or master keys differ from those the database was set up with: ${mismatches.join('; ')}`);
     }
   });
 }
 
 export async function startCore(config: CoreConfig, options: { log: Logger; embedded: boolean }): Promise<RunningCore> {
-  const { log } = options;
+  const { log, embedded } = options;
   // Only the embedded default on SQLite generates what is not configured (never with PostgreSQL).
-  const embedded = options.embedded && !isPostgresUrl(config.database);
+  const generates = embedded && !isPostgresUrl(config.database);
+  const metrics = new CoreMetrics();
   let store: Store | undefined;
   let pool: CryptoPool | undefined;
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   let keyRing: MasterKeyRing | undefined;
   let token: Pkcs11Token | undefined;
   try {
     // The main thread's session: the key ring's derivations, and the inline crypto mode's jobs.
     token = config.pkcs11 && Pkcs11Token.open(config.pkcs11);
     if (token) useThreadToken(token);
-    const ring = (keyRing = loadKeyRing(config, embedded, token));
+    const ring = (keyRing = loadKeyRing(config, generates, token));
     // The key ring first: the store seals and opens templates' default admin keys with it.
     const vault = new KeyRingVault(ring);
-    const db = (store = await openStore(config.database, vault));
+    const db = (store = await openStore(config.database, vault, metrics.store));
     const missing = (await db.read.smartcards.keyVersionsInUse()).filter((v) => !ring.has(v));
     if (missing.length) {
-      throw new ConfigError(`Smart cards use master key version(s) ${missing.join(', ')}, which the key ring lacks.`);
+      throw new ConfigError('CM_MASTER_KEYS', `smart cards use master key version(s) ${missing.join(', ')}, which the key ring lacks`);
     }
     let generatedJwtSecret: string | undefined;
     let jwt = config.jwt;
     if (!jwt.secret && !jwt.publicKeyPem) {
-      if (!embedded) throw new ConfigError('Set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY.');
+      if (!generates) throw new ConfigError('CM_JWT_SECRET', 'set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens');
       generatedJwtSecret = readOrCreateSecretFile(join(dataDirOf(config), 'dev-token-secret'), () => randomBytes(32).toString('base64url'));
       jwt = { ...jwt, secret: generatedJwtSecret };
     }
     const verifier = new TokenVerifier({ ...jwt, adminGroup: config.adminGroup });
     const ca = await loadOrCreateCa(config.ca ?? { dir: dataDirOf(config) });
     await checkDeployment(db, ca.certDer, ring);
-    const workers = (pool = new CryptoPool({ threads: config.workers, mode: config.cryptoMode, pkcs11: config.pkcs11 }));
+    const workers = (pool = new CryptoPool({
+      threads: config.workers,
+      mode: config.cryptoMode,
+      pkcs11: config.pkcs11,
+      onTaskDone: (kind, seconds, jobs) => metrics.poolTaskDone(kind, seconds, jobs),
+    }));
+    metrics.watchPool(workers, config.workers);
     const domain = createDomain({
       ca: poolCertificateAuthority(ca, workers, config.publicUrl),
       store: db,
@@ -114,8 +125,16 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       maxResponsesPerRequest: config.maxResponsesPerRequest,
       requestTtlHours: config.requestTtlHours,
     });
-    const server = createCoreServer({ domain, verifier, log, tls: config.tls, caCertificateDer: ca.certDer, streams: config.streams, rateLimitPerMinute: config.rateLimitPerMinute });
+    const server = createCoreServer({ domain, verifier, log, metrics, tls: config.tls, caCertificateDer: ca.certDer, streams: config.streams, rateLimitPerMinute: config.rateLimitPerMinute });
     const port = await server.listen(config.grpcHost, config.grpcPort);
+    // The embedded default shows these on the gateway's /metrics instead.
+    if (!embedded && config.metrics) {
+      metricsServer = await serveMetrics(metrics, config.metrics.host, config.metrics.port).catch(async (err) => {
+        await server.close(0);
+        throw err;
+      });
+      log.info({ host: config.metrics.host, port: metricsServer.port }, 'metrics listening');
+    }
 
     const sweep = () =>
       domain.requests.abandonExpired().then(
@@ -144,10 +163,13 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       domain,
       store: db,
       keyRing: ring,
+      metrics,
+      metricsPort: metricsServer?.port,
       generatedJwtSecret,
       async close() {
         clearInterval(timer);
         clearInterval(readiness);
+        await metricsServer?.close();
         await server.close();
         await workers.close();
         await db.close();

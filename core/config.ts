@@ -1,10 +1,74 @@
-// The core's configuration (SPEC 11), read from the environment once at start-up into a typed
-// object. Nothing else in the core reads process.env. A bad value stops start-up with a
-// message naming the variable (and never echoing a secret).
+// The core's configuration (SPEC 11): its variables declared once in CORE_ENV (one line each),
+// read and validated in one pass at start-up into a typed object. Nothing else in the core reads
+// process.env. Every problem is reported at once, each naming its variable, and no secret is
+// ever echoed. Adding a variable: one line in CORE_ENV (plus a rule below when it depends on
+// others) and its field in CoreConfig.
 
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import {
+  ConfigError,
+  LOG_LEVELS,
+  TLS_ENV,
+  checkTls,
+  choice,
+  custom,
+  fileContent,
+  flag,
+  host,
+  httpUrl,
+  integer,
+  isLoopbackHost,
+  port,
+  readEnv,
+  readablePath,
+  secretText,
+  text,
+  type Env,
+  type EnvValues,
+  type LogLevel,
+} from '../common/env.js';
 import type { TokenConfig } from '../workers/crypto/pkcs11-token.js';
+import { loadKeyRingFile, parseKeyRing, type KeyRing } from './crypto/key-ring.js';
+
+export { ConfigError };
+
+export type CryptoMode = 'pool' | 'inline';
+
+export const CORE_ENV = {
+  CM_GRPC_HOST: host('127.0.0.1'),
+  CM_GRPC_PORT: port(50051),
+  CM_HTTP_HOST: host('127.0.0.1'),
+  CM_HTTP_PORT: port(8080),
+  CM_PUBLIC_URL: httpUrl(),
+  CM_DATABASE: text('./data/cm.sqlite'),
+  CM_JWT_SECRET: secretText(32),
+  CM_JWT_PUBLIC_KEY: fileContent(publicKeyPem),
+  CM_JWT_ISSUER: text(),
+  CM_JWT_AUDIENCE: text(),
+  CM_JWT_USER_CLAIM: text('sub'),
+  CM_JWT_GROUPS_CLAIM: text('groups'),
+  CM_MASTER_KEYS: custom(parseKeyRing, { expected: 'a key ring: <version>:<64 hex digits>, comma separated', secret: true }),
+  CM_MASTER_KEYS_FILE: custom((path) => ({ path, keyRing: loadKeyRingFile(path) }), { expected: 'a key ring file' }),
+  CM_ADMIN_GROUP: text('cm-admins'),
+  CM_WORKERS: integer(availableParallelism(), 1, 64),
+  CM_CRYPTO_MODE: choice<CryptoMode>(['pool', 'inline'], 'pool'),
+  ...TLS_ENV,
+  CM_PKCS11_MODULE: text(),
+  CM_PKCS11_TOKEN_LABEL: text(),
+  CM_PKCS11_PIN: custom((pin) => pin, { expected: 'the token\'s user PIN', secret: true }),
+  CM_PKCS11_PIN_FILE: fileContent(),
+  CM_CA_CERT: readablePath(),
+  CM_CA_KEY: custom(caKeyPath, { expected: 'a readable PEM file or a pkcs11: URI' }),
+  CM_MAX_RESPONSES_PER_REQUEST: integer(32, 0, 1_000_000),
+  CM_REQUEST_TTL_HOURS: integer(72, 1, 24 * 365),
+  CM_LOG_LEVEL: choice<LogLevel>(LOG_LEVELS, 'info'),
+  CM_ALLOW_INSECURE: flag(),
+  CM_METRICS_HOST: host(),
+  CM_METRICS_PORT: port(),
+  CM_STREAM_IDLE_SECONDS: integer(300, 1, 86_400),
+  CM_MAX_STREAMS_PER_CALLER: integer(8, 1, 10_000),
+  CM_RATE_LIMIT: integer(0, 0, 1_000_000),
+};
 
 export interface CoreConfig {
   grpcHost: string;
@@ -19,8 +83,9 @@ export interface CoreConfig {
     userClaim: string;
     groupsClaim: string;
   };
-  /** Key ring text `1:<hex>,2:<hex>`; undefined when it must be generated (embedded default). */
-  masterKeys?: string;
+  /** The key ring read from CM_MASTER_KEYS or CM_MASTER_KEYS_FILE; undefined when it must be generated (embedded default). */
+  keyRing?: KeyRing;
+  /** CM_MASTER_KEYS_FILE, where `cm-admin keyring add` appends. */
   masterKeysFile?: string;
   /** CM_PKCS11_*: the token that holds the key ring (and may hold the CA key), SPEC 13. */
   pkcs11?: TokenConfig;
@@ -37,70 +102,10 @@ export interface CoreConfig {
   streams: { idleSeconds: number; maxPerCaller: number };
   /** CM_RATE_LIMIT: key and PIN calls per minute per verified caller; 0 = no limit. */
   rateLimitPerMinute: number;
-  logLevel: string;
+  logLevel: LogLevel;
   allowInsecure: boolean;
-}
-
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
-type Env = Record<string, string | undefined>;
-
-export type CryptoMode = 'pool' | 'inline';
-const CRYPTO_MODES: readonly CryptoMode[] = ['pool', 'inline'];
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-export function envString(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
-export function envInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const v = envString(env, name);
-  if (v === undefined) return fallback;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}.`);
-  }
-  return Number(v);
-}
-
-export function envFile(env: Env, name: string): Buffer | undefined {
-  const path = envString(env, name);
-  if (path === undefined) return undefined;
-  try {
-    return readFileSync(path);
-  } catch {
-    throw new ConfigError(`${name} names a file that cannot be read: ${path}`);
-  }
-}
-
-/** One of `choices` (after `normalize`), `fallback` when unset. */
-function envChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T, normalize = (v: string) => v): T {
-  const value = normalize(envString(env, name) ?? fallback);
-  if (!(choices as readonly string[]).includes(value)) throw new ConfigError(`${name} must be one of ${choices.join(', ')}.`);
-  return value as T;
-}
-
-export function envLogLevel(env: Env): string {
-  return envChoice(env, 'CM_LOG_LEVEL', LOG_LEVELS, 'info');
-}
-
-export function envCryptoMode(env: Env): CryptoMode {
-  return envChoice(env, 'CM_CRYPTO_MODE', CRYPTO_MODES, 'pool', (v) => v.toLowerCase());
-}
-
-export function envTls(env: Env): CoreConfig['tls'] {
-  const certPem = envFile(env, 'CM_TLS_CERT');
-  const keyPem = envFile(env, 'CM_TLS_KEY');
-  const caPem = envFile(env, 'CM_TLS_CA');
-  if (!certPem !== !keyPem) throw new ConfigError('CM_TLS_CERT and CM_TLS_KEY must be set together.');
-  if (caPem && !certPem) throw new ConfigError('CM_TLS_CA needs CM_TLS_CERT and CM_TLS_KEY.');
-  return certPem && keyPem ? { certPem, keyPem, caPem } : undefined;
+  /** Where a core run on its own serves Prometheus /metrics (SPEC 11); undefined = no listener. */
+  metrics?: { host: string; port: number };
 }
 
 /** Whether CM_DATABASE names a PostgreSQL database rather than a SQLite file. */
@@ -109,101 +114,92 @@ export function isPostgresUrl(database: string): boolean {
 }
 
 /** CM_PKCS11_MODULE, CM_PKCS11_TOKEN_LABEL and CM_PKCS11_PIN or CM_PKCS11_PIN_FILE: all or none. */
-export function envPkcs11(env: Env): TokenConfig | undefined {
-  const module = envString(env, 'CM_PKCS11_MODULE');
-  const tokenLabel = envString(env, 'CM_PKCS11_TOKEN_LABEL');
-  const pinText = envString(env, 'CM_PKCS11_PIN');
-  const pinFile = envFile(env, 'CM_PKCS11_PIN_FILE')?.toString('utf8').trim();
-  if (!module && !tokenLabel && pinText === undefined && pinFile === undefined) return undefined;
-  if (!module || !tokenLabel) throw new ConfigError('CM_PKCS11_MODULE and CM_PKCS11_TOKEN_LABEL must be set together, with CM_PKCS11_PIN or CM_PKCS11_PIN_FILE.');
-  if (pinText !== undefined && pinFile !== undefined) throw new ConfigError('Set CM_PKCS11_PIN or CM_PKCS11_PIN_FILE, not both.');
-  const pin = pinText ?? pinFile;
-  if (!pin) throw new ConfigError('Set CM_PKCS11_PIN or CM_PKCS11_PIN_FILE: the token\'s user PIN.');
-  return { module, tokenLabel, pin };
+function pkcs11Of(v: EnvValues<typeof CORE_ENV>): TokenConfig | undefined {
+  const pin = v.CM_PKCS11_PIN ?? v.CM_PKCS11_PIN_FILE?.toString('utf8').trim();
+  return v.CM_PKCS11_MODULE && v.CM_PKCS11_TOKEN_LABEL && pin ? { module: v.CM_PKCS11_MODULE, tokenLabel: v.CM_PKCS11_TOKEN_LABEL, pin } : undefined;
 }
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+/** CM_CA_KEY: a PEM file readable now, or an RFC 7512 URI naming a key on the token (SPEC 13). */
+function caKeyPath(text: string): string {
+  if (!/^pkcs11:/i.test(text)) readablePath().parse(text);
+  return text;
 }
 
-/**
- * `embedded`: the one-process default, where a missing token secret, key ring and CA are
- * generated in the database's folder instead of being required.
- */
-export function loadCoreConfig(env: Env = process.env, options: { embedded: boolean } = { embedded: false }): CoreConfig {
-  const grpcHost = envString(env, 'CM_GRPC_HOST') ?? '127.0.0.1';
-  const grpcPort = envInteger(env, 'CM_GRPC_PORT', 50051, 0, 65535);
-  const database = envString(env, 'CM_DATABASE') ?? './data/cm.sqlite';
-  const publicKeyPem = envFile(env, 'CM_JWT_PUBLIC_KEY')?.toString('utf8');
-  if (publicKeyPem !== undefined && !publicKeyPem.includes('-----BEGIN PUBLIC KEY-----')) {
-    throw new ConfigError('CM_JWT_PUBLIC_KEY must name a PEM file holding a PUBLIC KEY.');
-  }
-  const secret = envString(env, 'CM_JWT_SECRET');
-  if (secret !== undefined && Buffer.byteLength(secret) < 32) {
-    throw new ConfigError('CM_JWT_SECRET must be at least 32 bytes long.');
-  }
-  const masterKeys = envString(env, 'CM_MASTER_KEYS');
-  const masterKeysFile = envString(env, 'CM_MASTER_KEYS_FILE');
-  if (masterKeys && masterKeysFile) throw new ConfigError('Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE, not both.');
-  const pkcs11 = envPkcs11(env);
-  if (pkcs11 && (masterKeys || masterKeysFile)) {
-    throw new ConfigError('The key ring is on the token (CM_PKCS11_*): unset CM_MASTER_KEYS and CM_MASTER_KEYS_FILE.');
-  }
-  const caCert = envString(env, 'CM_CA_CERT');
-  const caKey = envString(env, 'CM_CA_KEY');
-  if (!caCert !== !caKey) throw new ConfigError('CM_CA_CERT and CM_CA_KEY must be set together.');
-  if (caKey && /^pkcs11:/i.test(caKey) && !pkcs11) {
-    throw new ConfigError('CM_CA_KEY names a key on a token: set CM_PKCS11_MODULE, CM_PKCS11_TOKEN_LABEL and CM_PKCS11_PIN or CM_PKCS11_PIN_FILE.');
-  }
-  // Only the embedded default on SQLite generates what is missing; cores sharing a PostgreSQL
-  // database must all be given the same secret, key ring and CA (SPEC 12).
-  if (!options.embedded || isPostgresUrl(database)) {
-    const why = options.embedded ? ' (with PostgreSQL nothing is generated: every core is given the same)' : '';
-    if (!secret && !publicKeyPem) throw new ConfigError(`Set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens${why}.`);
-    if (!masterKeys && !masterKeysFile && !pkcs11) {
-      throw new ConfigError(`Set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE (or CM_PKCS11_* for a key ring on a token): the key ring${why}.`);
+function publicKeyPem(content: Buffer): void {
+  if (!content.toString('utf8').includes('-----BEGIN PUBLIC KEY-----')) throw new Error('must name a PEM file holding a PUBLIC KEY');
+}
+
+/** The rules between variables; `embedded`: the one-process default, which generates what is missing. */
+function coreRules(embedded: boolean) {
+  return (v: EnvValues<typeof CORE_ENV>, problem: (variable: string, message: string) => void) => {
+    checkTls(v, problem);
+    if (v.CM_MASTER_KEYS && v.CM_MASTER_KEYS_FILE) problem('CM_MASTER_KEYS', 'set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE, not both');
+    const pkcs11 = pkcs11Of(v);
+    const anyPkcs11 = v.CM_PKCS11_MODULE || v.CM_PKCS11_TOKEN_LABEL || v.CM_PKCS11_PIN || v.CM_PKCS11_PIN_FILE;
+    if (anyPkcs11 && (!v.CM_PKCS11_MODULE || !v.CM_PKCS11_TOKEN_LABEL)) {
+      problem('CM_PKCS11_MODULE', 'CM_PKCS11_MODULE and CM_PKCS11_TOKEN_LABEL must be set together, with CM_PKCS11_PIN or CM_PKCS11_PIN_FILE');
     }
-    if (!caCert) throw new ConfigError(`Set CM_CA_CERT and CM_CA_KEY: the issuing CA${why}.`);
-  }
-  const tls = envTls(env);
-  const allowInsecure = envString(env, 'CM_ALLOW_INSECURE') === '1';
-  if (!tls && !allowInsecure && !isLoopback(grpcHost)) {
-    throw new ConfigError(`CM_GRPC_HOST ${grpcHost} is not a loopback address: configure CM_TLS_CERT/CM_TLS_KEY or set CM_ALLOW_INSECURE=1.`);
-  }
-  const httpHost = envString(env, 'CM_HTTP_HOST') ?? '127.0.0.1';
-  const httpPort = envInteger(env, 'CM_HTTP_PORT', 8080, 0, 65535);
-  const publicUrl = (envString(env, 'CM_PUBLIC_URL') ?? `${tls ? 'https' : 'http'}://${httpHost}:${httpPort}`).replace(/\/+$/, '');
-  if (!/^https?:\/\/[^/\s]+/.test(publicUrl)) throw new ConfigError('CM_PUBLIC_URL must be an http(s) URL.');
+    if (v.CM_PKCS11_PIN && v.CM_PKCS11_PIN_FILE) problem('CM_PKCS11_PIN', 'set CM_PKCS11_PIN or CM_PKCS11_PIN_FILE, not both');
+    else if (anyPkcs11 && !pkcs11?.pin) problem('CM_PKCS11_PIN', 'set CM_PKCS11_PIN or CM_PKCS11_PIN_FILE: the token\'s user PIN');
+    if (anyPkcs11 && (v.CM_MASTER_KEYS || v.CM_MASTER_KEYS_FILE)) {
+      problem('CM_MASTER_KEYS', 'the key ring is on the token (CM_PKCS11_*): unset CM_MASTER_KEYS and CM_MASTER_KEYS_FILE');
+    }
+    if (v.CM_CA_KEY && /^pkcs11:/i.test(v.CM_CA_KEY) && !anyPkcs11) {
+      problem('CM_CA_KEY', 'names a key on a token: set CM_PKCS11_MODULE, CM_PKCS11_TOKEN_LABEL and CM_PKCS11_PIN or CM_PKCS11_PIN_FILE');
+    }
+    if (!v.CM_CA_CERT !== !v.CM_CA_KEY) problem(v.CM_CA_CERT ? 'CM_CA_KEY' : 'CM_CA_CERT', 'CM_CA_CERT and CM_CA_KEY must be set together');
+    // Only the embedded default on SQLite generates what is missing; cores sharing a PostgreSQL
+    // database must all be given the same secret, key ring and CA (SPEC 12).
+    if (!embedded || isPostgresUrl(v.CM_DATABASE)) {
+      const why = embedded ? ' (with PostgreSQL nothing is generated: every core is given the same)' : '';
+      if (!v.CM_JWT_SECRET && !v.CM_JWT_PUBLIC_KEY) problem('CM_JWT_SECRET', `set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens${why}`);
+      if (!v.CM_MASTER_KEYS && !v.CM_MASTER_KEYS_FILE && !anyPkcs11) {
+        problem('CM_MASTER_KEYS', `set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE (or CM_PKCS11_* for a key ring on a token): the key ring${why}`);
+      }
+      if (!v.CM_CA_CERT && !v.CM_CA_KEY) problem('CM_CA_CERT', `set CM_CA_CERT and CM_CA_KEY: the issuing CA${why}`);
+    }
+    const insecure = !v.CM_TLS_CERT && !v.CM_ALLOW_INSECURE;
+    if (insecure && !isLoopbackHost(v.CM_GRPC_HOST)) {
+      problem('CM_GRPC_HOST', `${v.CM_GRPC_HOST} is not a loopback address: configure CM_TLS_CERT/CM_TLS_KEY or set CM_ALLOW_INSECURE=1`);
+    }
+    const metricsHost = v.CM_METRICS_HOST ?? v.CM_GRPC_HOST;
+    if (insecure && v.CM_METRICS_PORT !== undefined && !isLoopbackHost(metricsHost)) {
+      problem('CM_METRICS_HOST', `${metricsHost} is not a loopback address: set CM_ALLOW_INSECURE=1 to serve metrics there`);
+    }
+  };
+}
 
+export function loadCoreConfig(env: Env = process.env, options: { embedded: boolean } = { embedded: false }): CoreConfig {
+  const v = readEnv(CORE_ENV, env, coreRules(options.embedded));
+  const tls = v.CM_TLS_CERT && v.CM_TLS_KEY ? { certPem: v.CM_TLS_CERT, keyPem: v.CM_TLS_KEY, caPem: v.CM_TLS_CA } : undefined;
+  const shownHttpHost = v.CM_HTTP_HOST.includes(':') ? `[${v.CM_HTTP_HOST}]` : v.CM_HTTP_HOST;
   return {
-    grpcHost,
-    grpcPort,
-    database,
+    grpcHost: v.CM_GRPC_HOST,
+    grpcPort: v.CM_GRPC_PORT,
+    database: v.CM_DATABASE,
     jwt: {
-      secret,
-      publicKeyPem,
-      issuer: envString(env, 'CM_JWT_ISSUER'),
-      audience: envString(env, 'CM_JWT_AUDIENCE'),
-      userClaim: envString(env, 'CM_JWT_USER_CLAIM') ?? 'sub',
-      groupsClaim: envString(env, 'CM_JWT_GROUPS_CLAIM') ?? 'groups',
+      secret: v.CM_JWT_SECRET,
+      publicKeyPem: v.CM_JWT_PUBLIC_KEY?.toString('utf8'),
+      issuer: v.CM_JWT_ISSUER,
+      audience: v.CM_JWT_AUDIENCE,
+      userClaim: v.CM_JWT_USER_CLAIM,
+      groupsClaim: v.CM_JWT_GROUPS_CLAIM,
     },
-    masterKeys,
-    masterKeysFile,
-    pkcs11,
-    adminGroup: envString(env, 'CM_ADMIN_GROUP') ?? 'cm-admins',
-    workers: envInteger(env, 'CM_WORKERS', availableParallelism(), 1, 64),
-    cryptoMode: envCryptoMode(env),
+    keyRing: v.CM_MASTER_KEYS ?? v.CM_MASTER_KEYS_FILE?.keyRing,
+    masterKeysFile: v.CM_MASTER_KEYS_FILE?.path,
+    pkcs11: pkcs11Of(v),
+    adminGroup: v.CM_ADMIN_GROUP,
+    workers: v.CM_WORKERS,
+    cryptoMode: v.CM_CRYPTO_MODE,
     tls,
-    publicUrl,
-    ca: caCert && caKey ? { certPath: caCert, keyPath: caKey } : undefined,
-    maxResponsesPerRequest: envInteger(env, 'CM_MAX_RESPONSES_PER_REQUEST', 32, 0, 1_000_000),
-    requestTtlHours: envInteger(env, 'CM_REQUEST_TTL_HOURS', 72, 1, 24 * 365),
-    streams: {
-      idleSeconds: envInteger(env, 'CM_STREAM_IDLE_SECONDS', 300, 1, 86_400),
-      maxPerCaller: envInteger(env, 'CM_MAX_STREAMS_PER_CALLER', 8, 1, 10_000),
-    },
-    rateLimitPerMinute: envInteger(env, 'CM_RATE_LIMIT', 0, 0, 1_000_000),
-    logLevel: envLogLevel(env),
-    allowInsecure,
+    publicUrl: v.CM_PUBLIC_URL ?? `${tls ? 'https' : 'http'}://${shownHttpHost}:${v.CM_HTTP_PORT}`,
+    ca: v.CM_CA_CERT && v.CM_CA_KEY ? { certPath: v.CM_CA_CERT, keyPath: v.CM_CA_KEY } : undefined,
+    maxResponsesPerRequest: v.CM_MAX_RESPONSES_PER_REQUEST,
+    requestTtlHours: v.CM_REQUEST_TTL_HOURS,
+    logLevel: v.CM_LOG_LEVEL,
+    allowInsecure: v.CM_ALLOW_INSECURE,
+    streams: { idleSeconds: v.CM_STREAM_IDLE_SECONDS, maxPerCaller: v.CM_MAX_STREAMS_PER_CALLER },
+    rateLimitPerMinute: v.CM_RATE_LIMIT,
+    metrics: v.CM_METRICS_PORT === undefined ? undefined : { host: v.CM_METRICS_HOST ?? v.CM_GRPC_HOST, port: v.CM_METRICS_PORT },
   };
 }

@@ -4,6 +4,7 @@
 // metrics, OpenAPI) come before the routes they apply to.
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { GatewayConfig } from './config.js';
 import { createCoreClient, type CoreClient } from './core-client.js';
 import { parseQueryString } from './conventions/querystring.js';
@@ -32,16 +33,18 @@ export interface GatewayAppOptions {
   config: GatewayConfig;
   /** A core client to use (and leave open on close); one is created from the config when absent. */
   coreClient?: CoreClient;
+  /** The in-process core's metrics, shown on /metrics after the gateway's (embedded default). */
+  coreMetrics?: Registry;
 }
 
-export const gatewayApp = sharedPlugin<GatewayAppOptions>('cm-gateway', async (fastify, { config, coreClient }) => {
+export const gatewayApp = sharedPlugin<GatewayAppOptions>('cm-gateway', async (fastify, { config, coreClient, coreMetrics }) => {
   fastify.setValidatorCompiler(validatorCompiler());
   await fastify.register(correlationId);
   await fastify.register(drain);
   await fastify.register(errorHandler);
   await fastify.register(jsonBody);
   await fastify.register(authentication);
-  await fastify.register(metrics);
+  await fastify.register(metrics, { include: coreMetrics ? [coreMetrics] : [] });
   await fastify.register(openapi, { publicUrl: config.publicUrl });
   await fastify.register(
     core,
@@ -95,6 +98,6 @@ export interface BuildGatewayOptions extends GatewayAppOptions {
 export async function buildGateway(options: BuildGatewayOptions): Promise<FastifyInstance> {
   const logger = createGatewayLogger(options.config.logLevel, options.logger);
   const app = Fastify({ ...gatewayFastifyOptions(logger), ...options.serverOptions } as FastifyServerOptions);
-  await app.register(gatewayApp, { config: options.config, coreClient: options.coreClient });
+  await app.register(gatewayApp, { config: options.config, coreClient: options.coreClient, coreMetrics: options.coreMetrics });
   return app;
 }

@@ -1,8 +1,25 @@
-// The gateway's configuration: read from the environment once, validated, typed. Nothing else
-// in gateway/ reads process.env. A bad value throws a ConfigError that names the variable.
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+// The gateway's configuration (SPEC 11): its variables declared once in GATEWAY_ENV (one line
+// each), read and validated in one pass into a typed object. Nothing else in gateway/ reads
+// process.env. Every problem is reported at once in a ConfigError, each naming its variable.
+import {
+  ConfigError,
+  LOG_LEVELS,
+  TLS_ENV,
+  checkTls,
+  choice,
+  custom,
+  flag,
+  host,
+  httpUrl,
+  isLoopbackHost,
+  port,
+  readEnv,
+  type Env,
+  type LogLevel,
+} from '../common/env.js';
 import { resolveCoreTarget } from './core-client.js';
+
+export { ConfigError, isLoopbackHost, type LogLevel };
 
 export interface TlsMaterial {
   cert: Buffer;
@@ -10,8 +27,6 @@ export interface TlsMaterial {
   /** With a CA, peers must present a certificate signed by it (mutual TLS). */
   ca?: Buffer;
 }
-
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface GatewayConfig {
   httpHost: string;
@@ -27,133 +42,41 @@ export interface GatewayConfig {
   coreDeadlineMs: number;
 }
 
-export class ConfigError extends Error {
-  constructor(readonly variable: string, message: string) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
-
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const CORE_DEADLINE_MS = 10_000;
 
-type Env = Record<string, string | undefined>;
+export const GATEWAY_ENV = {
+  CM_HTTP_HOST: host('127.0.0.1'),
+  CM_HTTP_PORT: port(8080),
+  CM_CORE_ADDRESS: custom(coreAddress, { expected: 'a core address' }),
+  ...TLS_ENV,
+  CM_LOG_LEVEL: choice<LogLevel>(LOG_LEVELS, 'info'),
+  CM_ALLOW_INSECURE: flag(),
+  CM_PUBLIC_URL: httpUrl(),
+};
+
+function coreAddress(text: string): string {
+  resolveCoreTarget(text);
+  return text;
+}
 
 /** Reads and validates the gateway's variables of SPEC section 11. */
 export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
-  const httpHost = readHost(env, 'CM_HTTP_HOST', '127.0.0.1');
-  const httpPort = readPort(env, 'CM_HTTP_PORT', 8080);
-  const coreAddress = readCoreAddress(env);
-  const tls = readTls(env);
-  const allowInsecure = readFlag(env, 'CM_ALLOW_INSECURE');
-  if (!tls && !allowInsecure && !isLoopbackHost(httpHost)) {
-    throw new ConfigError(
-      'CM_HTTP_HOST',
-      `refusing to listen on the non-loopback address "${httpHost}" without TLS; set CM_TLS_CERT and CM_TLS_KEY, or CM_ALLOW_INSECURE=1`,
-    );
-  }
+  const v = readEnv(GATEWAY_ENV, env, (v, problem) => {
+    checkTls(v, problem);
+    if (!v.CM_TLS_CERT && !v.CM_ALLOW_INSECURE && !isLoopbackHost(v.CM_HTTP_HOST)) {
+      problem('CM_HTTP_HOST', `refusing to listen on the non-loopback address "${v.CM_HTTP_HOST}" without TLS; set CM_TLS_CERT and CM_TLS_KEY, or CM_ALLOW_INSECURE=1`);
+    }
+  });
+  const tls = v.CM_TLS_CERT && v.CM_TLS_KEY ? { cert: v.CM_TLS_CERT, key: v.CM_TLS_KEY, ca: v.CM_TLS_CA } : undefined;
+  const shownHost = v.CM_HTTP_HOST.includes(':') ? `[${v.CM_HTTP_HOST}]` : v.CM_HTTP_HOST;
   return {
-    httpHost,
-    httpPort,
-    coreAddress,
+    httpHost: v.CM_HTTP_HOST,
+    httpPort: v.CM_HTTP_PORT,
+    coreAddress: v.CM_CORE_ADDRESS ?? '127.0.0.1:50051',
     tls,
-    logLevel: readLogLevel(env),
-    allowInsecure,
-    publicUrl: readPublicUrl(env, httpHost, httpPort, tls !== undefined),
+    logLevel: v.CM_LOG_LEVEL,
+    allowInsecure: v.CM_ALLOW_INSECURE,
+    publicUrl: v.CM_PUBLIC_URL ?? `${tls ? 'https' : 'http'}://${shownHost}:${v.CM_HTTP_PORT}`,
     coreDeadlineMs: CORE_DEADLINE_MS,
   };
-}
-
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (bare === 'localhost' || bare === '::1' || bare === '0:0:0:0:0:0:0:1') return true;
-  const v4 = bare.startsWith('::ffff:') ? bare.slice(7) : bare;
-  return isIP(v4) === 4 && v4.startsWith('127.');
-}
-
-function value(env: Env, name: string): string | undefined {
-  const raw = env[name]?.trim();
-  return raw === undefined || raw === '' ? undefined : raw;
-}
-
-function readHost(env: Env, name: string, fallback: string): string {
-  const host = value(env, name) ?? fallback;
-  const bare = host.replace(/^\[(.*)\]$/, '$1');
-  if (isIP(bare) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/.test(bare)) {
-    throw new ConfigError(name, `"${host}" is neither an IP address nor a host name`);
-  }
-  return bare;
-}
-
-function readPort(env: Env, name: string, fallback: number): number {
-  const raw = value(env, name);
-  if (raw === undefined) return fallback;
-  const port = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
-  if (!(port >= 0 && port <= 65535)) {
-    throw new ConfigError(name, `"${raw}" is not a port number (0 to 65535)`);
-  }
-  return port;
-}
-
-function readCoreAddress(env: Env): string {
-  const address = value(env, 'CM_CORE_ADDRESS') ?? '127.0.0.1:50051';
-  try {
-    resolveCoreTarget(address);
-  } catch (error) {
-    throw new ConfigError('CM_CORE_ADDRESS', (error as Error).message);
-  }
-  return address;
-}
-
-function readFile(env: Env, name: string): Buffer | undefined {
-  const path = value(env, name);
-  if (path === undefined) return undefined;
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    throw new ConfigError(name, `cannot read "${path}" (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-}
-
-function readTls(env: Env): TlsMaterial | undefined {
-  const cert = readFile(env, 'CM_TLS_CERT');
-  const key = readFile(env, 'CM_TLS_KEY');
-  const ca = readFile(env, 'CM_TLS_CA');
-  if (cert && !key) throw new ConfigError('CM_TLS_KEY', 'is required when CM_TLS_CERT is set');
-  if (key && !cert) throw new ConfigError('CM_TLS_CERT', 'is required when CM_TLS_KEY is set');
-  if (ca && !cert) throw new ConfigError('CM_TLS_CA', 'needs CM_TLS_CERT and CM_TLS_KEY as well');
-  return cert && key ? { cert, key, ca } : undefined;
-}
-
-function readFlag(env: Env, name: string): boolean {
-  const raw = value(env, name)?.toLowerCase();
-  if (raw === undefined || raw === '0' || raw === 'false' || raw === 'no') return false;
-  if (raw === '1' || raw === 'true' || raw === 'yes') return true;
-  throw new ConfigError(name, `"${env[name]}" is not a flag (use 1 or 0)`);
-}
-
-function readLogLevel(env: Env): LogLevel {
-  const raw = value(env, 'CM_LOG_LEVEL')?.toLowerCase() ?? 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
-    throw new ConfigError('CM_LOG_LEVEL', `"${raw}" is not one of ${LOG_LEVELS.join(', ')}`);
-  }
-  return raw as LogLevel;
-}
-
-function readPublicUrl(env: Env, host: string, port: number, tls: boolean): string {
-  const raw = value(env, 'CM_PUBLIC_URL');
-  if (raw === undefined) {
-    const shownHost = isIP(host) === 6 ? `[${host}]` : host;
-    return `${tls ? 'https' : 'http'}://${shownHost}:${port}`;
-  }
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError('CM_PUBLIC_URL', `"${raw}" is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError('CM_PUBLIC_URL', `"${raw}" must be an http or https URL`);
-  }
-  return raw.replace(/\/+$/, '');
 }

@@ -3,25 +3,11 @@
 // challenge in a query string and body fields carrying keys, PINs or passwords are redacted, and
 // bodies (of requests and of answers) are never logged at all.
 import { pino, type Logger } from 'pino';
+import { REDACT_PATHS } from '../common/formats.js';
 import type { LogLevel } from './config.js';
 
 const SECRET_QUERY_PARAMETERS = /([?&](?:challenge|pfxpassword)=)[^&]*/gi;
 
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'headers.authorization',
-  'authorization',
-  'body.pfxpassword',
-  'body.defaultadminkeyhex',
-  'body.smartcardconfiguration.defaultadminkeyhex',
-  '*.pfxpassword',
-  '*.defaultAdminKeyHex',
-  '*.DefaultAdminKeyHex',
-  '*.challenge',
-  '*.pin',
-  '*.key',
-];
 
 /** A request URL with the values of secret query parameters replaced. */
 export function redactUrl(url: string): string {
@@ -50,7 +36,7 @@ export const serializers = {
   err: pino.stdSerializers.err,
 };
 
-const redact = { paths: REDACTED_PATHS, censor: '[REDACTED]' };
+const redact = { paths: REDACT_PATHS, censor: '[REDACTED]' };
 
 /** The gateway's logger: a new one at `level`, or a child of the one handed in (embedded). */
 export function createGatewayLogger(level: LogLevel, parent?: Logger): Logger {

@@ -39,6 +39,8 @@ export interface RpcRoute<S extends CoreServiceName, M extends UnaryRpc<S>> {
   responses: Record<number, object>;
   /** Served without a token (the CRL, the CA certificate, OCSP). */
   public?: boolean;
+  /** The media type of a 200 answer that is not JSON. */
+  mediaType?: string;
   /** Hands out key material or a PIN: rate-limited, Cache-Control: no-store. */
   secret?: boolean;
   // NoInfer: S and M come from `service` and `rpc` alone; the builder and the shaper are checked against them.
@@ -74,7 +76,7 @@ export function registerRpcRoutes(fastify: FastifyInstance, routes: readonly Tab
           ...(route.consumes ? { consumes: [...route.consumes] } : {}),
           response: { ...route.responses, ...errorResponses },
         },
-        config: { public: route.public ?? false, secret: route.secret ?? false },
+        config: { public: route.public ?? false, secret: route.secret ?? false, operationId: route.rpc, mediaType: route.mediaType },
         handler: (request, reply) => handle(fastify, route, request, reply),
       });
     }

@@ -1,7 +1,9 @@
 // Starts the gateway as a server: the logger, the HTTP(S) listener and its timeouts, and a close
 // that drains. Nothing else: the gateway itself is built by app.ts.
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
+import { ListenError } from '../common/listen-error.js';
 import { buildGateway } from './app.js';
 import type { GatewayConfig } from './config.js';
 import type { CoreClient } from './core-client.js';
@@ -11,6 +13,8 @@ export interface StartGatewayOptions {
   coreClient?: CoreClient;
   /** A parent logger; the gateway logs through a child of it. */
   logger?: Logger;
+  /** The in-process core's metrics registry (embedded default): shown on /metrics too. */
+  coreMetrics?: Registry;
 }
 
 export interface RunningGateway {
@@ -42,9 +46,16 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     config,
     coreClient: options.coreClient,
     logger: options.logger,
+    coreMetrics: options.coreMetrics,
     serverOptions: { ...TIMEOUTS, ...(https ? { https } : {}) },
   });
-  const url = await app.listen({ host: config.httpHost, port: config.httpPort });
+  let url: string;
+  try {
+    url = await app.listen({ host: config.httpHost, port: config.httpPort });
+  } catch (err) {
+    await app.close();
+    throw new ListenError('CM_HTTP_HOST/CM_HTTP_PORT', `${config.httpHost}:${config.httpPort}`, err);
+  }
   app.log.info({ url, core: config.coreAddress, tls: Boolean(https) }, 'gateway listening');
   return { app, url, close: () => app.close() };
 }

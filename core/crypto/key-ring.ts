@@ -1,7 +1,7 @@
 // The master key ring of SPEC sections 8 and 11: versioned 32-byte keys from which card admin
 // keys and the PIN data key are derived. Error messages name entries by position or version,
 // never by content, because a malformed entry may still be mostly key material.
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { createHmac, randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { inspect } from 'node:util';
@@ -269,4 +269,46 @@ export function loadOrCreateKeyRingFile(path: string): KeyRing {
     unlinkSync(temp);
   }
   return loadKeyRingFile(path);
+}
+
+/**
+ * `cm-admin keyring add`: appends a new key, one version above the newest, to the ring file.
+ * The file is rewritten under a temporary name (mode 0600, synced) and renamed into place, so a
+ * crash leaves the old ring or the new one, never half of it; a lock file keeps two additions
+ * from both taking the same version. Returns the new version; the key itself never leaves here.
+ */
+export function addKeyToRingFile(path: string): number {
+  const lock = `${path}.lock`;
+  let lockFd: number;
+  try {
+    lockFd = openSync(lock, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new KeyRingError('KEY_RING_INVALID', `${lock} exists: another key is being added (remove it if no cm-admin is running)`);
+    }
+    throw new KeyRingError('KEY_RING_INVALID', `cannot lock the key ring file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  try {
+    const text = readKeyRingText(path);
+    if (text === undefined) throw new KeyRingError('KEY_RING_INVALID', `the key ring file ${path} does not exist`);
+    const ring = parseKeyRing(text);
+    const version = ring.newestVersion + 1;
+    ring.destroy();
+    if (version > MAX_VERSION) throw new KeyRingError('KEY_RING_INVALID', `the key ring already holds version ${MAX_VERSION}`);
+    const key = randomBytes(KEY_BYTES);
+    const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const fd = openSync(temp, 'wx', 0o600);
+    try {
+      writeSync(fd, `${text.replace(/\n?$/, '\n')}${version}:${key.toString('hex')}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+      key.fill(0);
+    }
+    renameSync(temp, path);
+    return version;
+  } finally {
+    closeSync(lockFd);
+    unlinkSync(lock);
+  }
 }

@@ -26,6 +26,8 @@ export interface CryptoPoolOptions {
   mode?: 'pool' | 'inline';
   /** Jobs of one kind queued before a task is sent without waiting for the turn to end. */
   maxBatch?: number;
+  /** Told the run time of each task (a batch of jobs of one kind), for metrics. */
+  onTaskDone?: (kind: TaskKind, seconds: number, jobs: number) => void;
   /** The token whose keys jobs may name (SPEC 13): each pool thread opens its own session. */
   pkcs11?: TokenConfig;
 }
@@ -89,9 +91,11 @@ export class CryptoPool {
   #flushTimer: NodeJS.Immediate | undefined;
   #closing: Promise<void> | undefined;
   #tasksRun = 0;
+  readonly #onTaskDone: CryptoPoolOptions['onTaskDone'];
 
   constructor(options: CryptoPoolOptions) {
     this.mode = options.mode ?? 'pool';
+    this.#onTaskDone = options.onTaskDone;
     this.#maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     if (!Number.isInteger(this.#maxBatch) || this.#maxBatch < 1) {
       throw new CryptoError('INVALID_ARGUMENT', 'maxBatch must be a positive integer');
@@ -113,6 +117,18 @@ export class CryptoPool {
   /** Pool tasks (batches) sent so far, for tests and metrics. */
   get tasksRun(): number {
     return this.#tasksRun;
+  }
+
+  /** Tasks waiting for a thread, counting the batches being gathered for the next turn. */
+  get queuedTasks(): number {
+    let gathering = 0;
+    for (const queue of this.#queues.values()) if (queue.length > 0) gathering++;
+    return gathering + (this.#piscina?.queueSize ?? 0);
+  }
+
+  /** How busy the threads have been since they started, 0 to 1 (0 inline). */
+  get utilization(): number {
+    return this.#piscina?.utilization ?? 0;
   }
 
   async respond(job: RespondJob): Promise<Buffer> {
@@ -171,7 +187,11 @@ export class CryptoPool {
     this.#queues.delete(kind);
     const task = { kind, jobs: queue.map((p) => p.job) } as BatchTask;
     this.#tasksRun++;
-    const done = this.#execute(task).then(
+    const started = process.hrtime.bigint();
+    const timed = this.#onTaskDone
+      ? this.#execute(task).finally(() => this.#onTaskDone!(kind, Number(process.hrtime.bigint() - started) / 1e9, queue.length))
+      : this.#execute(task);
+    const done = timed.then(
       (results) => settle(queue, results),
       (err: unknown) => {
         const failure = new CmError('INTERNAL', 'the crypto worker failed', { cause: err });

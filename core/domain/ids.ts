@@ -1,17 +1,10 @@
 // GUID and hex handling of SPEC section 2: lower-case 8-4-4-4-12 out; upper case and braces in.
 
 import { createHash, randomFillSync } from 'node:crypto';
+import { isBase64, parseGuid } from '../../common/formats.js';
 import { invalidArgument } from '../errors.js';
 
-const GUID = /^\{?([0-9a-fA-F]{8})-([0-9a-fA-F]{4})-([0-9a-fA-F]{4})-([0-9a-fA-F]{4})-([0-9a-fA-F]{12})\}?$/;
-
-/** The canonical form of a GUID, or undefined when `text` is not one. */
-export function parseGuid(text: string): string | undefined {
-  const m = GUID.exec(text);
-  if (!m) return undefined;
-  if (text.startsWith('{') !== text.endsWith('}')) return undefined;
-  return `${m[1]}-${m[2]}-${m[3]}-${m[4]}-${m[5]}`.toLowerCase();
-}
+export { parseGuid };
 
 export function requireGuid(text: string, what: string): string {
   const guid = parseGuid(text);
@@ -81,10 +74,8 @@ export function uuidV5FromUrl(name: string): string {
   return cardIdGuid(hex);
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
-
 /** Standard base64, padding optional. */
 export function requireBase64(text: string, what: string): Buffer {
-  if (!BASE64.test(text)) throw invalidArgument(`${what} must be base64.`);
+  if (!isBase64(text)) throw invalidArgument(`${what} must be base64.`);
   return Buffer.from(text, 'base64');
 }

@@ -18,7 +18,7 @@ import type { BatchOutcome } from '../domain/card-secrets.js';
 import type { CallContext } from '../domain/context.js';
 import type { Domain } from '../domain/index.js';
 import { CmError, isCmError } from '../errors.js';
-import { contextOf, correlationIdOf, type CallEdge } from './call.js';
+import { callFinished, contextOf, correlationIdOf, type CallEdge } from './call.js';
 import { publicError, toServiceError } from './status.js';
 
 /** Most items one message may carry. */
@@ -66,8 +66,10 @@ export function batchAuthenticationResponses(
   streams: StreamRegistry,
   call: grpc.ServerDuplexStream<AuthenticationResponseBatch__Output, AuthenticationResponseResults>,
 ): void {
+  const started = process.hrtime.bigint();
   const correlationId = correlationIdOf(call.metadata);
   const log = edge.log.child({ correlationId, method: 'ComputeAuthenticationResponses' });
+  let caller: string | undefined;
   let inFlight = 0;
   let ended = false;
   let failed = false;
@@ -76,6 +78,7 @@ export function batchAuthenticationResponses(
   const finishIfDone = () => {
     if (ended && inFlight === 0 && !failed) {
       stop();
+      callFinished(edge, call, started, correlationId, caller, undefined);
       call.end();
     }
   };
@@ -87,6 +90,7 @@ export function batchAuthenticationResponses(
     if (failed) return;
     failed = true;
     stop();
+    callFinished(edge, call, started, correlationId, caller, status);
     call.emit('error', status);
   };
   const watchIdle = () => {
@@ -102,6 +106,7 @@ export function batchAuthenticationResponses(
 
   contextOf(edge, call.metadata, correlationId).then(
     (opened) => {
+      caller = opened.caller.userUuid;
       const admitted = streams.admit(opened.caller.userUuid);
       if (!admitted) {
         fail(toServiceError(new CmError('RATE_LIMITED', `A caller may hold at most ${streams.limits.maxPerCaller} open streams.`), log));
@@ -152,11 +157,13 @@ export function batchAuthenticationResponses(
       if (outcome.response !== undefined) return { id, response: outcome.response };
       const err = outcome.error;
       if (isCmError(err)) {
+        edge.metrics?.refused(err.code);
         const answer = publicError(err);
         if (answer.internal && !logged) log.error({ err, code: err.code, cause: err.cause }, 'internal error in a batch');
         logged ||= answer.internal;
         return { id, error: { status: answer.status, code: answer.code, message: answer.message } };
       }
+      edge.metrics?.refused('INTERNAL');
       // A fault of ours usually fails the whole batch alike: logged once.
       if (!logged) log.error({ err }, 'unexpected error in a batch');
       logged = true;

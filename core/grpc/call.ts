@@ -3,24 +3,45 @@
 
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { isCorrelationId } from '../../common/formats.js';
 import type { Logger } from 'pino';
 import type { CallerRateLimit } from '../auth/rate-limit.js';
 import type { TokenVerifier } from '../auth/token.js';
 import type { CallContext } from '../domain/context.js';
-import { toServiceError } from './status.js';
-
-const SANE_CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+import type { CoreMetrics } from '../metrics.js';
+import { ERROR_CODE_METADATA_KEY, toServiceError } from './status.js';
 
 export function correlationIdOf(metadata: grpc.Metadata): string {
   const sent = metadata.get('x-correlation-id')[0];
-  return typeof sent === 'string' && SANE_CORRELATION_ID.test(sent) ? sent : randomUUID();
+  return isCorrelationId(sent) ? sent : randomUUID();
 }
 
 export interface CallEdge {
   verifier: TokenVerifier;
   log: Logger;
+  metrics?: CoreMetrics;
   /** CM_RATE_LIMIT on the key and PIN calls, by verified caller. */
   rateLimit: CallerRateLimit;
+}
+
+/**
+ * The end of a call: its metrics, and one line at debug level (method, status, duration,
+ * correlation id, caller GUID; never a request value), so direct gRPC callers leave a trace.
+ */
+export function callFinished(
+  edge: CallEdge,
+  call: { getPath(): string },
+  started: bigint,
+  correlationId: string,
+  caller: string | undefined,
+  status: Partial<grpc.StatusObject> | undefined,
+): void {
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const code = grpc.status[status?.code ?? grpc.status.OK] ?? 'UNKNOWN';
+  const refusal = status?.metadata?.get(ERROR_CODE_METADATA_KEY)[0];
+  const method = call.getPath();
+  edge.metrics?.rpcDone(method.replace(/^\//, ''), code, seconds, typeof refusal === 'string' ? refusal : undefined);
+  edge.log.debug({ method, status: code, durationMs: Math.round(seconds * 1e4) / 10, correlationId, caller }, 'rpc');
 }
 
 /** Authenticates a call's metadata into a domain context. */
@@ -41,12 +62,24 @@ export function unary<Req, Res>(
   handler: (request: Req, ctx: CallContext) => Promise<unknown>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
+    const started = process.hrtime.bigint();
     const correlationId = correlationIdOf(call.metadata);
+    let caller: string | undefined;
     contextOf(edge, call.metadata, correlationId)
-      .then((ctx) => handler(call.request, ctx))
+      .then((ctx) => {
+        caller = ctx.caller.userUuid;
+        return handler(call.request, ctx);
+      })
       .then(
-        (response) => callback(null, response as Res),
-        (err: unknown) => callback(toServiceError(err, edge.log.child({ correlationId, method }))),
+        (response) => {
+          callFinished(edge, call, started, correlationId, caller, undefined);
+          callback(null, response as Res);
+        },
+        (err: unknown) => {
+          const status = toServiceError(err, edge.log.child({ correlationId, method }));
+          callFinished(edge, call, started, correlationId, caller, status);
+          callback(status);
+        },
       );
   };
 }
@@ -66,10 +99,18 @@ export function keyRelease<Req, Res>(
 /** For the few RPCs served without a token (the CRL). */
 export function anonymousUnary<Req, Res>(edge: CallEdge, method: string, handler: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
+    const started = process.hrtime.bigint();
     const correlationId = correlationIdOf(call.metadata);
     handler(call.request).then(
-      (response) => callback(null, response),
-      (err: unknown) => callback(toServiceError(err, edge.log.child({ correlationId, method }))),
+      (response) => {
+        callFinished(edge, call, started, correlationId, undefined, undefined);
+        callback(null, response);
+      },
+      (err: unknown) => {
+        const status = toServiceError(err, edge.log.child({ correlationId, method }));
+        callFinished(edge, call, started, correlationId, undefined, status);
+        callback(status);
+      },
     );
   };
 }

@@ -1,16 +1,19 @@
 // The core's gRPC server: the cm.v1 services, plus the standard health service and server
 // reflection, which stock tools use without a token.
 
+import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
+import { ListenError } from '../../common/listen-error.js';
 import { loadCmProto } from '../../proto/load.js';
 import { CallerRateLimit } from '../auth/rate-limit.js';
 import type { TokenVerifier } from '../auth/token.js';
 import type { Domain } from '../domain/index.js';
+import type { CoreMetrics } from '../metrics.js';
 import { DEFAULT_STREAM_LIMITS, StreamRegistry, type StreamLimits } from './batch.js';
 import { certificateHandlers } from './certificates.js';
+import { addReflection } from './reflection.js';
 import { auditHandlers, profileTemplateHandlers, requestHandlers, smartcardHandlers } from './services.js';
 
 export const SERVICE_NAMES = [
@@ -25,6 +28,7 @@ export interface CoreServerOptions {
   domain: Domain;
   verifier: TokenVerifier;
   log: Logger;
+  metrics?: CoreMetrics;
   /** The issuing CA's certificate, DER, served by GetCaCertificate. */
   caCertificateDer: Buffer;
   tls?: { certPem: Buffer; keyPem: Buffer; caPem?: Buffer };
@@ -46,8 +50,15 @@ export interface CoreServer {
 }
 
 export function createCoreServer(options: CoreServerOptions): CoreServer {
-  const { definition, proto } = loadCmProto();
-  const edge = { verifier: options.verifier, log: options.log, rateLimit: new CallerRateLimit(options.rateLimitPerMinute ?? 0) };
+  // grpc-js's own diagnostics go to the service's log stream, not bare to stderr (a port in use
+  // is reported once, by the ListenError of listen()).
+  grpc.setLogger({
+    error: (...args: unknown[]) => options.log.warn({ grpc: format(...args) }, 'grpc-js'),
+    info: (...args: unknown[]) => options.log.debug({ grpc: format(...args) }, 'grpc-js'),
+    debug: (...args: unknown[]) => options.log.debug({ grpc: format(...args) }, 'grpc-js'),
+  });
+  const { proto } = loadCmProto();
+  const edge = { verifier: options.verifier, log: options.log, metrics: options.metrics, rateLimit: new CallerRateLimit(options.rateLimitPerMinute ?? 0) };
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
     'grpc.keepalive_permit_without_calls': 1,
@@ -61,7 +72,7 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
 
   const health = new HealthImplementation(Object.fromEntries([['', 'SERVING'], ...SERVICE_NAMES.map((s) => [s, 'SERVING'])]));
   health.addToServer(server);
-  new ReflectionService(definition).addToServer(server);
+  addReflection(server);
 
   const credentials = options.tls
     ? grpc.ServerCredentials.createSsl(
@@ -81,7 +92,7 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
     listen: (host, port) =>
       new Promise((resolve, reject) => {
         const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-        server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+        server.bindAsync(address, credentials, (err, bound) => (err ? reject(new ListenError('CM_GRPC_HOST/CM_GRPC_PORT', address, err)) : resolve(bound)));
       }),
     close: (graceMs = 10_000) =>
       new Promise((resolve) => {

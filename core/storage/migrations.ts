@@ -37,7 +37,8 @@ export function pendingMigrations(applied: readonly number[]): Migration[] {
   const newest = Math.max(0, ...applied);
   if (newest > SCHEMA_VERSION()) {
     throw new ConfigError(
-      `The database's schema is at version ${newest}; this core knows versions up to ${SCHEMA_VERSION()}. Run a core as new as the database.`,
+      'CM_DATABASE',
+      `the database's schema is at version ${newest}; this core knows versions up to ${SCHEMA_VERSION()}. Run a core as new as the database.`,
     );
   }
   const done = new Set(applied);

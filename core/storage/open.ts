@@ -3,9 +3,10 @@
 
 import { isPostgresUrl } from '../config.js';
 import { PostgresStore } from './postgres.js';
-import type { Store, TemplateSecrets } from './repository.js';
+import type { Store, StoreObserver, TemplateSecrets } from './repository.js';
 import { SqliteStore } from './sqlite.js';
 
-export async function openStore(database: string, secrets: TemplateSecrets): Promise<Store> {
-  return isPostgresUrl(database) ? PostgresStore.open(database, secrets) : new SqliteStore(database, secrets);
+/** `observer` hears of the store's commits (the core's metrics). */
+export async function openStore(database: string, secrets: TemplateSecrets, observer?: StoreObserver): Promise<Store> {
+  return isPostgresUrl(database) ? PostgresStore.open(database, secrets, { observer }) : new SqliteStore(database, secrets, observer);
 }

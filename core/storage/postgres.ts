@@ -14,7 +14,7 @@
 import pg from 'pg';
 import { CmError } from '../errors.js';
 import { migrationSql, pendingMigrations, SCHEMA_MIGRATIONS_TABLE } from './migrations.js';
-import type { Repositories, Store, TemplateSecrets } from './repository.js';
+import type { Repositories, Store, StoreObserver, TemplateSecrets } from './repository.js';
 import { sealedBodyOf } from './template-codec.js';
 import { sqlRepositories, type Row, type SqlConnection, type SqlDialect, type TemplateCache } from './sql-repositories.js';
 
@@ -97,6 +97,8 @@ export interface PostgresStoreOptions {
    * connection is dropped (a server that froze, or a network that drops packets, closes nothing).
    */
   queryTimeoutMs?: number;
+  /** Hears of commits, failures and retries (metrics). */
+  observer?: StoreObserver;
 }
 
 export class PostgresStore implements Store {
@@ -104,12 +106,14 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly names = new StatementNames();
   private readonly templateCache: TemplateCache = new Map();
+  private readonly observer: StoreObserver | undefined;
 
   private constructor(
     private readonly url: string,
     private readonly secrets: TemplateSecrets,
     private readonly options: PostgresStoreOptions,
   ) {
+    this.observer = options.observer;
     this.pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
@@ -180,7 +184,22 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * One unit in one transaction (the group commit of the metrics is always one unit here). A unit
+   * that throws a domain error (CmError) is rolled back as the contract says; anything else that
+   * ends a transaction (the database's errors, an unreachable database, retries run out) counts
+   * as a failed transaction.
+   */
   async transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
+    try {
+      return await this.attempts(work);
+    } catch (err) {
+      if (!(err instanceof CmError) || err.code === 'UNAVAILABLE') this.observer?.failed(1);
+      throw err;
+    }
+  }
+
+  private async attempts<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
       try {
@@ -189,13 +208,17 @@ export class PostgresStore implements Store {
         throw unavailable(err);
       }
       let committing = false;
+      const started = process.hrtime.bigint();
+      let auditRows = 0;
       try {
         // Named, so that a server configured with another default_transaction_isolation changes nothing.
         await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-        const value = await work(sqlRepositories(connectionOn(client, this.names, false), POSTGRES, this.templateCache, false, this.secrets));
+        const tx = sqlRepositories(connectionOn(client, this.names, false), POSTGRES, this.templateCache, false, this.secrets, (n) => (auditRows += n));
+        const value = await work(tx);
         committing = true;
         await client.query('COMMIT');
         client.release();
+        this.observer?.committed(1, Number(process.hrtime.bigint() - started) / 1e9, auditRows);
         return value;
       } catch (err) {
         const broken = isUnreachable(err);
@@ -209,6 +232,7 @@ export class PostgresStore implements Store {
         const code = (err as { code?: string }).code;
         if (code !== undefined && RETRIED.has(code)) {
           if (attempt >= MAX_ATTEMPTS) throw new CmError('UNAVAILABLE', 'The database is too busy with conflicting writes; try again.', { cause: err });
+          this.observer?.retried();
           // Back off a little, at random, so that the units that collided do not collide again.
           await new Promise((r) => setTimeout(r, Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempt)));
           continue;

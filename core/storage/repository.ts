@@ -239,6 +239,16 @@ export interface Repositories {
   deployment: DeploymentRepository;
 }
 
+/** What a store reports about its commits, for metrics; optional. */
+export interface StoreObserver {
+  /** A transaction (one group commit of `units` units of work) committed, with the audit rows it wrote. */
+  committed(units: number, seconds: number, auditRows: number): void;
+  /** A transaction failed as a whole (nothing of it was kept). */
+  failed(units: number): void;
+  /** A transaction lost a serialization conflict or a deadlock and runs again (PostgreSQL). */
+  retried(): void;
+}
+
 export interface Store {
   /** Reads of committed data, outside any transaction. */
   readonly read: Repositories;

@@ -145,6 +145,8 @@ export function sqlRepositories(
   templateCache: TemplateCache,
   fillsCache: boolean,
   secrets: TemplateSecrets,
+  /** Told of the audit rows each write adds (the metrics count those that commit). */
+  onAuditRows: (n: number) => void = () => {},
 ): Repositories {
   const approvalsOf = async (uuid: string): Promise<RequestRecord['approvals']> =>
     (await db.all('SELECT approver_uuid, approved, comment, at FROM request_approvals WHERE request_uuid = ? ORDER BY at, approver_uuid', [uuid])).map((a) => ({
@@ -431,10 +433,12 @@ export function sqlRepositories(
     audit: {
       async append(e: AuditEntry) {
         await insertAudit(e);
+        onAuditRows(1);
       },
       async appendMany(entries) {
         // Single-row INSERTs: measured on SQLite, a 32-row VALUES list costs about twice as much per row.
         for (const e of entries) await insertAudit(e);
+        onAuditRows(entries.length);
       },
       async list(filter: AuditFilter) {
         const where: string[] = [];

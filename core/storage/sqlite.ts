@@ -4,12 +4,12 @@
 // WAL mode sees only committed data. One core per database file (lockDatabaseFile).
 
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../config.js';
 import { WalCheckpointer } from './checkpointer.js';
 import { migrationSql, pendingMigrations, SCHEMA_MIGRATIONS_TABLE } from './migrations.js';
-import type { Repositories, Store, TemplateSecrets } from './repository.js';
+import type { Repositories, Store, StoreObserver, TemplateSecrets } from './repository.js';
 import { sealedBodyOf } from './template-codec.js';
 import { sqlRepositories, type Row, type SqlConnection, type SqlDialect, type TemplateCache } from './sql-repositories.js';
 
@@ -46,14 +46,69 @@ function sqliteConnection(db: Database.Database): SqlConnection {
 /** The writer holds the whole database for a transaction: no row locks are needed. */
 const SQLITE: SqlDialect = { rowLocks: false };
 
-function migrate(db: Database.Database): void {
+/**
+ * The database's folder is created 0700 and its files 0600 before SQLite opens them (SQLite would
+ * create them 0644 less the umask), whatever the umask: secrets are sealed in it, but what cards
+ * and users exist is nobody else's business either.
+ */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+/** Applies the pending migrations, each in its own transaction; returns the versions applied. */
+function migrate(db: Database.Database): number[] {
   db.exec(SCHEMA_MIGRATIONS_TABLE);
   const applied = (db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => r.version as number);
+  const now: number[] = [];
   for (const m of pendingMigrations(applied)) {
     db.transaction(() => {
       for (const sql of migrationSql(m, 'sqlite')) db.exec(sql);
       db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, new Date().toISOString());
     })();
+    now.push(m.version);
+  }
+  return now;
+}
+
+/**
+ * `cm-admin migrate`: the database at `path` (created privately if new) brought to the newest
+ * schema. It holds the file's core lock meanwhile: a running core refuses it, as a second core would.
+ */
+export function migrateSqliteFile(path: string): { applied: number[]; version: number } {
+  createPrivately(path);
+  const lock = lockDatabaseFile(path);
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 5000');
+    const applied = migrate(db);
+    const { version } = db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as { version: number };
+    return { applied, version };
+  } finally {
+    db.close();
+    lock.close();
+  }
+}
+
+/**
+ * `cm-admin backup`: a consistent copy of the live database at `file` (mode 0600), by SQLite's
+ * online backup API on a read-only connection of its own. Writers go on meanwhile: the copy is
+ * the database as of one commit (SQLite restarts the copy if a commit lands during it).
+ */
+export async function backupSqliteFile(path: string, file: string): Promise<void> {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    closeSync(openSync(file, 'wx', 0o600));
+    await db.backup(file);
+    chmodSync(file, 0o600);
+  } finally {
+    db.close();
   }
 }
 
@@ -76,6 +131,7 @@ function sealClearTemplates(db: Database.Database, secrets: TemplateSecrets): vo
  * store on the same file finds it taken at once; nothing waits.
  */
 function lockDatabaseFile(path: string): Database.Database {
+  createPrivately(`${path}-core.lock`);
   const lock = new Database(`${path}-core.lock`, { timeout: 0 });
   try {
     lock.pragma('journal_mode = MEMORY');
@@ -86,7 +142,8 @@ function lockDatabaseFile(path: string): Database.Database {
     lock.close();
     if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
     throw new ConfigError(
-      `CM_DATABASE: another core process uses the SQLite database ${path}. A SQLite database serves one core; ` +
+      'CM_DATABASE',
+      `another core process uses the SQLite database ${path}. A SQLite database serves one core; ` +
         'to run several cores, give them one PostgreSQL database (CM_DATABASE=postgres://...).',
     );
   }
@@ -128,14 +185,18 @@ export class SqliteStore implements Store {
   /** Whether a group commit's transaction is open, and who waits for it to end. */
   private inGroup = false;
   private groupEnded: (() => void)[] = [];
+  /** Audit rows written by the kept units of the group commit under way. */
+  private groupAuditRows = 0;
 
-  /** `secrets` seals the templates' default admin keys (template-codec.ts). */
-  constructor(path: string, secrets: TemplateSecrets) {
-    mkdirSync(dirname(path), { recursive: true });
+  /** `secrets` seals the templates' default admin keys (template-codec.ts); `observer` hears of commits (metrics). */
+  constructor(path: string, secrets: TemplateSecrets, private readonly observer?: StoreObserver) {
+    createPrivately(path);
     this.lock = lockDatabaseFile(path);
     this.writer = new Database(path);
     try {
       SqliteStore.configureWriter(this.writer);
+      // SQLite gives the -wal and -shm files the database file's mode; chmod in case they predate it.
+      for (const file of [`${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
       sealClearTemplates(this.writer, secrets);
     } catch (err) {
       // A database this core must not run on (a newer schema): let go of it before saying so.
@@ -144,7 +205,7 @@ export class SqliteStore implements Store {
       throw err;
     }
     const templateCache: TemplateCache = new Map();
-    this.writes = sqlRepositories(sqliteConnection(this.writer), SQLITE, templateCache, false, secrets);
+    this.writes = sqlRepositories(sqliteConnection(this.writer), SQLITE, templateCache, false, secrets, (n) => (this.groupAuditRows += n));
     this.reader = new Database(path, { readonly: true });
     this.reader.pragma('busy_timeout = 5000');
     this.reader.pragma(`cache_size = -${READER_CACHE_KIB}`);
@@ -213,11 +274,14 @@ export class SqliteStore implements Store {
       }
       const group = this.pending.splice(0, MAX_GROUP);
       const outcomes: { ok: boolean; value: unknown }[] = [];
+      const started = process.hrtime.bigint();
+      this.groupAuditRows = 0;
       try {
         this.control.begin.run();
         this.inGroup = true;
         for (const unit of group) {
           this.control.savepoint.run();
+          const auditRowsBefore = this.groupAuditRows;
           try {
             const value = await unit.work(this.writes);
             this.control.release.run();
@@ -225,6 +289,7 @@ export class SqliteStore implements Store {
           } catch (err) {
             this.control.undo.run();
             this.control.release.run();
+            this.groupAuditRows = auditRowsBefore;
             outcomes.push({ ok: false, value: err });
           }
         }
@@ -233,10 +298,12 @@ export class SqliteStore implements Store {
         // The commit itself (or the database) failed: nothing of this group was kept.
         if (this.writer.inTransaction) this.control.rollback.run();
         this.endGroup();
+        this.observer?.failed(group.length);
         for (const unit of group) unit.reject(err);
         continue;
       }
       this.endGroup();
+      this.observer?.committed(group.length, Number(process.hrtime.bigint() - started) / 1e9, this.groupAuditRows);
       group.forEach((unit, i) => (outcomes[i]!.ok ? unit.resolve(outcomes[i]!.value) : unit.reject(outcomes[i]!.value)));
     }
     this.running = undefined;

@@ -2,6 +2,7 @@
 // core, or undefined when the text is malformed. The same formats back the JSON schemas (as ajv
 // formats, so a malformed value is a 400 before any RPC) and the request builders (which
 // normalise: GUIDs and hex lower-cased, braces dropped, enum names to numbers).
+import { isBase64, parseGuid } from '../../common/formats.js';
 import { ENUM_TABLES, type EnumTable } from './enums.js';
 import { invalidArgument } from '../errors.js';
 
@@ -11,18 +12,13 @@ export interface ValueFormat<T> {
   parse(text: string): T | undefined;
 }
 
-const GUID = /^(?:\{([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\}|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))$/i;
 const HEX32 = /^[0-9a-f]{32}$/i;
 const HEX = /^(?:[0-9a-f]{2})+$/i;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
 const ADMIN_KEY_ALGORITHMS = ['3DES', 'AES128', 'AES192', 'AES256'];
 
 export const guid: ValueFormat<string> = {
   description: 'a GUID (8-4-4-4-12 hex digits, braces allowed)',
-  parse(text) {
-    const match = GUID.exec(text.trim());
-    return match ? (match[1] ?? match[2]).toLowerCase() : undefined;
-  },
+  parse: (text) => parseGuid(text.trim()),
 };
 
 /** A card's own id: written as a GUID; the 32 hex digits of the minidriver file are accepted too. */
@@ -54,7 +50,7 @@ export const base64: ValueFormat<string> = {
   description: 'standard base64',
   parse(text) {
     const value = text.trim().replace(/ /g, '+');
-    return value !== '' && BASE64.test(value) ? value : undefined;
+    return value !== '' && isBase64(value) ? value : undefined;
   },
 };
 

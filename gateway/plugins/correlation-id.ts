@@ -3,15 +3,15 @@
 // of the request carries it too.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { isCorrelationId } from '../../common/formats.js';
 import { sharedPlugin } from './define.js';
 
 export const CORRELATION_HEADER = 'x-correlation-id';
-const SANE_TOKEN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 /** Fastify's `genReqId`. */
 export function correlationIdOf(request: Pick<IncomingMessage, 'headers'>): string {
   const sent = request.headers[CORRELATION_HEADER];
-  return typeof sent === 'string' && SANE_TOKEN.test(sent) ? sent : randomUUID();
+  return isCorrelationId(sent) ? sent : randomUUID();
 }
 
 export default sharedPlugin('correlation-id', async (fastify) => {

@@ -2,6 +2,7 @@
 // page at /docs. Both are public. Must be registered before the routes it describes.
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { completeOpenApiDocument, routeKey, type RouteFacts } from '../openapi-document.js';
 import { sharedPlugin } from './define.js';
 import './route-config.js';
 
@@ -11,7 +12,22 @@ export interface OpenApiOptions {
 }
 
 export default sharedPlugin<OpenApiOptions>('openapi', async (fastify, options) => {
+  // What the document needs beyond the schemas, gathered as the routes are added (this plugin is
+  // registered before them).
+  const routes = new Map<string, RouteFacts>();
+  fastify.addHook('onRoute', (route) => {
+    const config = route.config ?? {};
+    for (const method of [route.method].flat()) {
+      routes.set(routeKey(method, route.url), {
+        operationId: config.operationId ?? '',
+        public: config.public ?? false,
+        secret: config.secret ?? false,
+        mediaType: config.mediaType,
+      });
+    }
+  });
   await fastify.register(swagger, {
+    transformObject: (document) => ('openapiObject' in document ? completeOpenApiDocument(document.openapiObject, routes) : document.swaggerObject),
     openapi: {
       openapi: '3.0.3',
       info: {

@@ -62,6 +62,7 @@ t.test('bad values name their variable', async (t) => {
     [{ CM_CORE_ADDRESS: '10.0.0.1:1,[::1]:2' }, 'CM_CORE_ADDRESS', /only IPv4 or only IPv6/],
     [{ CM_TLS_CERT: '/nonexistent/cert.pem' }, 'CM_TLS_CERT', /cannot read/],
     [{ CM_LOG_LEVEL: 'loud' }, 'CM_LOG_LEVEL', /not one of/],
+    [{ CM_LOG_LEVEL: 'Debug,info' }, 'CM_LOG_LEVEL', /not one of/],
     [{ CM_ALLOW_INSECURE: 'maybe' }, 'CM_ALLOW_INSECURE', /not a flag/],
     [{ CM_PUBLIC_URL: 'not a url' }, 'CM_PUBLIC_URL', /not a URL/],
     [{ CM_PUBLIC_URL: 'ftp://cm' }, 'CM_PUBLIC_URL', /http or https/],
@@ -79,6 +80,12 @@ t.test('bad values name their variable', async (t) => {
   t.throws(() => loadGatewayConfig({ CM_TLS_CERT: join(folder, 'x.pem') }), { variable: 'CM_TLS_KEY', message: /required/ });
   t.throws(() => loadGatewayConfig({ CM_TLS_KEY: join(folder, 'x.pem') }), { variable: 'CM_TLS_CERT', message: /required/ });
   t.throws(() => loadGatewayConfig({ CM_TLS_CA: join(folder, 'x.pem') }), { variable: 'CM_TLS_CA', message: /needs/ });
+});
+
+t.test('all problems at once, in one error', async (t) => {
+  const err = t.throws(() => loadGatewayConfig({ CM_HTTP_PORT: 'x', CM_LOG_LEVEL: 'loud', CM_CORE_ADDRESS: 'core' })) as ConfigError;
+  t.same(err.problems.map((p) => p.variable), ['CM_HTTP_PORT', 'CM_CORE_ADDRESS', 'CM_LOG_LEVEL'], 'in the order of the schema');
+  t.same(ConfigError.combine([err, new ConfigError('CM_X', 'bad')]).problems.length, 4);
 });
 
 t.test('core addresses become grpc-js targets', async (t) => {

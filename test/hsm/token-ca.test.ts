@@ -125,5 +125,5 @@ for (const [name, ca, label] of [['RSA', rsa, 'cm-ca-rsa'], ['ECDSA P-256', ec, 
 
 t.test('CM_CA_KEY on a token without CM_PKCS11_* is a configuration error', async (t) => {
   const { loadCoreConfig } = await import('../../core/config.js');
-  t.throws(() => loadCoreConfig({ CM_CA_CERT: rsa.certPath, CM_CA_KEY: 'pkcs11:object=cm-ca-rsa' }, { embedded: true }), { message: /CM_CA_KEY names a key on a token/ });
+  t.throws(() => loadCoreConfig({ CM_CA_CERT: rsa.certPath, CM_CA_KEY: 'pkcs11:object=cm-ca-rsa' }, { embedded: true }), { message: /CM_CA_KEY: names a key on a token/ });
 });

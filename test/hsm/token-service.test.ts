@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vectors from '../../../shared/vectors/card-crypto.json' with { type: 'json' };
-import { addTokenKeyVersion } from '../../core/crypto/token-key-ring.js';
+import { parseKeyRing } from '../../core/crypto/key-ring.js';
 import { cardIdToBytes, diversifyAdminKey } from '../../workers/crypto/admin-key.js';
 import { Pkcs11Token } from '../../workers/crypto/pkcs11-token.js';
 import { JWT_SECRET, MASTER_KEY_V1 } from '../support/core-harness.js';
@@ -16,6 +16,7 @@ import { idOf, q } from '../support/api.js';
 import { SimulatedSmartcard } from '../support/simcard.js';
 import { importMasterKeys, softHsm } from '../support/softhsm.js';
 import { BASE, startStack } from '../support/stack.js';
+import { run } from '../support/process.js';
 
 const hsm = softHsm(t);
 const token = hsm.createToken('cm-service');
@@ -77,7 +78,13 @@ t.test('keys, responses and a sealed PIN come from the token; a lost session ans
   ours.close();
 });
 
-t.test('a version added on the token is used for new cards after a restart; old cards keep theirs', async (t) => {
+/** `cm-admin` as the operator runs it (the built bin), on the token. */
+async function cmAdmin(dir: string, ...args: string[]) {
+  const p = run(process.execPath, ['dist/bin/cm-admin.js', ...args], { ...hsm.env(token), CM_DATABASE: join(dir, 'cm.sqlite') });
+  return { code: await p.exited, stdout: p.stdout(), stderr: p.stderr() };
+}
+
+t.test('cm-admin keyring add on the token: new cards use the new version after a restart, old cards keep theirs', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cm-hsm-rotate-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const NEW_CARD = 'c6bad97c-f97f-4920-8947-be980c98c6b5';
@@ -99,9 +106,15 @@ t.test('a version added on the token is used for new cards after a restart; old 
   const oldKey = await bind(first, templateId, CARD_ID);
   await first.close();
 
+  const kcv1 = parseKeyRing(`1:${MASTER_KEY_V1}`).keyCheckValue(1).toString('hex');
+  const before = await cmAdmin(dir, 'keyring', 'list');
+  t.equal(before.code, 0, before.stderr);
+  t.match(before.stdout, new RegExp(`^1 +${kcv1}  \\(newest`, 'm'), 'keyring list: version 1, the check value of the key imported');
+  const added = await cmAdmin(dir, 'keyring', 'add');
+  t.equal(added.code, 0, added.stderr);
+  t.match(added.stdout, /^added key version 2 \(key check value [0-9a-f]{16}\) on token "cm-service"/);
   const session = Pkcs11Token.open(token);
   t.teardown(() => session.close());
-  t.equal(addTokenKeyVersion(session), 2, 'the next version is 2');
   t.ok(session.hasSecretKey('cm-master-v2'));
 
   const second = await startStack(tokenEnv, { dir });
@@ -119,6 +132,10 @@ t.test('start-up refusals are one line on standard error', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const pinFile = join(dir, 'pin');
   writeFileSync(pinFile, `${token.pin}\n`, { mode: 0o600 });
+  // The configuration checks that the CA files are readable before anything starts; these
+  // (empty) ones pass that check, and start-up stops at the token, before the CA is read.
+  writeFileSync(join(dir, 'missing-ca.pem'), '');
+  writeFileSync(join(dir, 'missing-ca.key'), '', { mode: 0o600 });
   const base = {
     PATH: process.env.PATH ?? '',
     CM_DATABASE: join(dir, 'cm.sqlite'),
@@ -139,7 +156,7 @@ t.test('start-up refusals are one line on standard error', async (t) => {
     ['an unknown token', { ...tokenVars, CM_PKCS11_TOKEN_LABEL: 'nope', CM_PKCS11_PIN: token.pin }, /no token labelled "nope"/],
     ['a library that does not load', { ...tokenVars, CM_PKCS11_MODULE: join(dir, 'nothing.so'), CM_PKCS11_PIN: token.pin }, /cannot load the PKCS#11 library/],
     ['a token without master keys', { ...tokenVars, CM_PKCS11_TOKEN_LABEL: emptyToken.tokenLabel, CM_PKCS11_PIN_FILE: pinFile }, /holds no cm-master-v<N> keys/],
-    ['a key ring on the token and in CM_MASTER_KEYS', { ...tokenVars, CM_PKCS11_PIN: token.pin, CM_MASTER_KEYS: `1:${MASTER_KEY_V1}` }, /^cm-core: bad configuration: The key ring is on the token/],
+    ['a key ring on the token and in CM_MASTER_KEYS', { ...tokenVars, CM_PKCS11_PIN: token.pin, CM_MASTER_KEYS: `1:${MASTER_KEY_V1}` }, /^cm-core: bad configuration: CM_MASTER_KEYS: the key ring is on the token/],
     ['a PIN and a PIN file', { ...tokenVars, CM_PKCS11_PIN: token.pin, CM_PKCS11_PIN_FILE: pinFile }, /CM_PKCS11_PIN or CM_PKCS11_PIN_FILE, not both/],
     ['a token without a module', { CM_PKCS11_TOKEN_LABEL: 'cm-service', CM_PKCS11_PIN: token.pin }, /CM_PKCS11_MODULE and CM_PKCS11_TOKEN_LABEL must be set together/],
   ];

@@ -12,7 +12,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { CmError } from '../../core/errors.js';
 import { throwawayVault } from '../../core/crypto/pin-vault.js';
 import { PostgresStore } from '../../core/storage/postgres.js';
-import type { Repositories, Store } from '../../core/storage/repository.js';
+import type { Repositories, Store, StoreObserver } from '../../core/storage/repository.js';
 import { SqliteStore } from '../../core/storage/sqlite.js';
 import type { CertificateRecord, ProfileTemplate, RequestRecord, SmartcardRecord } from '../../core/domain/types.js';
 import { NIL_UUID } from '../../core/domain/types.js';
@@ -28,7 +28,19 @@ interface Handles {
 
 interface Dialect {
   name: string;
-  open(): Promise<Handles>;
+  /** `observer` (the core's metrics) hears of handle a's commits. */
+  open(observer?: StoreObserver): Promise<Handles>;
+}
+
+/** What a store told its metrics observer. */
+function recorder() {
+  const seen = { commits: [] as { units: number; seconds: number; auditRows: number }[], failed: 0, retried: 0 };
+  const observer: StoreObserver = {
+    committed: (units, seconds, auditRows) => seen.commits.push({ units, seconds, auditRows }),
+    failed: () => seen.failed++,
+    retried: () => seen.retried++,
+  };
+  return { seen, observer };
 }
 
 /** One key ring's vault for every store of the file, as cores on one database share their key ring. */
@@ -39,9 +51,9 @@ t.teardown(() => cluster?.close());
 const dialects: Dialect[] = [
   {
     name: 'sqlite',
-    async open() {
+    async open(observer) {
       const dir = mkdtempSync(join(tmpdir(), 'cm-contract-'));
-      const store = new SqliteStore(join(dir, 'cm.sqlite'), vault);
+      const store = new SqliteStore(join(dir, 'cm.sqlite'), vault, observer);
       return {
         a: store,
         b: store,
@@ -54,10 +66,10 @@ const dialects: Dialect[] = [
   },
   {
     name: 'postgres',
-    async open() {
+    async open(observer) {
       cluster ??= await startPostgres();
       const url = await cluster.createDatabase();
-      const a = await PostgresStore.open(url, vault);
+      const a = await PostgresStore.open(url, vault, { observer });
       const b = await PostgresStore.open(url, vault);
       return {
         a,
@@ -156,7 +168,8 @@ const fulfilled = <T>(outcomes: PromiseSettledResult<T>[]) => outcomes.filter((o
 
 for (const dialect of dialects) {
   t.test(dialect.name, async (t) => {
-    const h = await dialect.open();
+    const { seen, observer } = recorder();
+    const h = await dialect.open(observer);
     t.teardown(() => h.close());
 
     t.test('two binds of one request never both win', async (t) => {
@@ -470,6 +483,25 @@ for (const dialect of dialects) {
       t.equal(await h.a.ping(), true, 'ping');
     });
 
+    t.test('the metrics observer hears each commit with the audit rows it kept', async (t) => {
+      seen.commits.length = 0;
+      const r = request();
+      const kept = h.a.transaction(async (tx) => {
+        await tx.requests.insert(r);
+        await tx.audit.appendMany([audit('One', r.uuid), audit('Two', r.uuid)]);
+      });
+      const refused = h.a.transaction(async (tx) => {
+        await tx.audit.append(audit('Refused', r.uuid));
+        throw new CmError('WRONG_STATE', 'no');
+      });
+      const [ok, no] = await Promise.allSettled([kept, refused]);
+      t.equal(ok.status, 'fulfilled');
+      t.match(no, { status: 'rejected', reason: { code: 'WRONG_STATE' } });
+      t.equal(seen.commits.reduce((n, c) => n + c.auditRows, 0), 2, 'the kept audit rows, not the refused unit\'s');
+      t.ok(seen.commits.every((c) => c.seconds > 0 && c.units >= 1), 'each commit timed, with its units');
+      t.equal(seen.failed, 0, 'a refused unit is no failed transaction');
+    });
+
     t.test('recorded deployment facts are kept, not overwritten', async (t) => {
       t.equal(await h.a.transaction((tx) => tx.deployment.record('kcv.9', 'aa')), 'aa');
       t.equal(await h.b.transaction((tx) => tx.deployment.record('kcv.9', 'bb')), 'aa');
@@ -529,7 +561,8 @@ t.test('postgres: a database that stops answering (frozen, its connections open)
 
 t.test('postgres: a unit that keeps losing deadlocks or serialization conflicts is retried, then answered UNAVAILABLE', async (t) => {
   cluster ??= await startPostgres();
-  const store = await PostgresStore.open(await cluster.createDatabase(), vault);
+  const { seen, observer } = recorder();
+  const store = await PostgresStore.open(await cluster.createDatabase(), vault, { observer });
   t.teardown(() => store.close());
   let runs = 0;
   await t.rejects(
@@ -540,4 +573,5 @@ t.test('postgres: a unit that keeps losing deadlocks or serialization conflicts 
     { code: 'UNAVAILABLE' },
   );
   t.equal(runs, 10, 'run 10 times');
+  t.same([seen.retried, seen.failed, seen.commits.length], [9, 1, 0], 'metrics: 9 retries, then one failed transaction');
 });

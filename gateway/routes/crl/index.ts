@@ -12,6 +12,7 @@ export const crlRoutes = [
     service: 'CertificateService',
     rpc: 'GetCrl',
     public: true,
+    mediaType: 'application/pkix-crl',
     responses: { 200: { description: 'DER-encoded CRL (application/pkix-crl)', type: 'string', format: 'binary' } },
     request: () => ({}),
     reply: (answer) => ({
@@ -28,6 +29,7 @@ export const crlRoutes = [
     service: 'CertificateService',
     rpc: 'GetCaCertificate',
     public: true,
+    mediaType: 'application/pkix-cert',
     responses: { 200: { description: 'DER-encoded certificate (application/pkix-cert)', type: 'string', format: 'binary' } },
     request: () => ({}),
     reply: (answer) => ({

@@ -3,8 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { toPascalCase, type JsonObject } from '../../conventions/casing.js';
 import { REQUEST_TYPE } from '../../conventions/enums.js';
 import { enumFormat, guid, read } from '../../conventions/values.js';
-import { created, createdResponses, noContent, pascalList, registerRpcRoutes, rpcRoute, type RestReply } from '../../rpc-route.js';
-import { arrayOf, noContentSchema } from '../../schemas.js';
+import { created, noContent, pascalList, registerRpcRoutes, rpcRoute, type RestReply } from '../../rpc-route.js';
+import { arrayOf, noContentSchema, uriSchema } from '../../schemas.js';
 import type { ProfileTemplate__Output } from '../../../proto/gen/cm/v1/ProfileTemplate.js';
 import type { SmartcardConfiguration__Output } from '../../../proto/gen/cm/v1/SmartcardConfiguration.js';
 import {
@@ -89,7 +89,7 @@ export const profileTemplateRoutes = [
     service: 'ProfileTemplateService',
     rpc: 'CreateProfileTemplate',
     body: profileTemplateBody,
-    responses: createdResponses,
+    responses: { 201: uriSchema },
     request: ({ body }) => ({ template: templateFromBody(body) }),
     reply: created('profiletemplates'),
   }),

@@ -2,8 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import { REQUEST_STATUS, REQUEST_TYPE } from '../../conventions/enums.js';
 import { enumFormat, guid, read, readOptional, wholeNumber } from '../../conventions/values.js';
-import { created, createdResponses, pascal, pascalList, registerRpcRoutes, rpcRoute } from '../../rpc-route.js';
-import { arrayOf } from '../../schemas.js';
+import { created, pascal, pascalList, registerRpcRoutes, rpcRoute } from '../../rpc-route.js';
+import { arrayOf, uriSchema } from '../../schemas.js';
 import { readDataCollection } from './data-collection.js';
 import { createBody, listQuery, requestParams, requestSchema, updateBody } from './schemas.js';
 
@@ -26,7 +26,7 @@ export const requestRoutes = [
     service: 'RequestService',
     rpc: 'CreateRequest',
     body: createBody,
-    responses: createdResponses,
+    responses: { 201: uriSchema },
     request: ({ body }) => ({
       profileTemplateUuid: readOptional(guid, body.profiletemplateuuid, 'profiletemplateuuid', ''),
       type: read(requestType, body.type, 'type'),
