@@ -85,7 +85,7 @@ function committedReads(writer: Database.Database, reader: Database.Database): S
 }
 
 /** The writer holds the whole database for a transaction: no row locks are needed. */
-const SQLITE: SqlDialect = { forUpdate: '', forShareOfCard: '' };
+const SQLITE: SqlDialect = { rowLocks: false };
 
 /**
  * The database's folder is created 0700 and its files 0600 before SQLite opens them (SQLite would
