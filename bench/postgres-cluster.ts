@@ -5,7 +5,7 @@
 // database of its own (`createDatabase`), which costs a CREATE DATABASE, not a cluster.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,12 @@ export interface PgCluster {
   /** `pg_ctl stop` (`immediate`: as after a crash; `fast`: connections dropped). */
   stop(mode?: 'fast' | 'immediate'): void;
   start(): void;
+  /**
+   * Freezes the server (SIGSTOP to the postmaster and each of its processes): it keeps its
+   * connections open and answers nothing, as behind a network that drops packets. `thaw` resumes.
+   */
+  freeze(): void;
+  thaw(): void;
   /** Stops the cluster and removes its folder. */
   close(): void;
 }
@@ -84,11 +90,35 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
       }
     }
   }
+  /** The postmaster (data/postmaster.pid) and its children (the ppid field of /proc/PID/stat). */
+  const processes = (): number[] => {
+    const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const parentOf = (pid: string) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      } catch {
+        return 0; // ended meanwhile
+      }
+    };
+    return [postmaster, ...readdirSync('/proc').filter((d) => /^\d+$/.test(d) && parentOf(d) === postmaster).map(Number)];
+  };
+  let frozen: number[] = [];
+  const thaw = () => {
+    for (const pid of frozen.splice(0)) process.kill(pid, 'SIGCONT');
+  };
+  const freeze = () => {
+    thaw();
+    frozen = processes();
+    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+  };
+
   let closed = false;
   const close = () => {
     if (closed) return;
     closed = true;
     process.removeListener('exit', close);
+    thaw();
     try {
       stop('immediate');
     } finally {
@@ -115,6 +145,8 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
     },
     stop,
     start,
+    freeze,
+    thaw,
     close,
   };
 }

@@ -163,6 +163,9 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
   const channelOptions: grpc.ChannelOptions = {
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [loadBalancing]: {} }] }),
     'grpc.keepalive_time_ms': 30_000,
+    // A core that was down gets calls again within 5 s of coming back (grpc-js's default lets the
+    // reconnection attempts to a long-dead core drift 2 minutes apart).
+    'grpc.max_reconnect_backoff_ms': 5_000,
   };
   const channel = new grpc.Channel(target, credentials, channelOptions);
   const clientOptions = { channelOverride: channel };

@@ -144,12 +144,13 @@ export class CardSecretService {
       const target = await this.checkedTarget(ctx, ref);
       const { response, detail } = await this.respond(target, ref, input.diversified, challenge);
       await this.store.transaction(async (tx) => {
-        await this.cardStillLive(tx, target);
+        // The request row first (counted, and locked), then the card (the storage contract's lock order).
         if (!(await tx.requests.markExecuted(target.request.uuid, { limit: this.maxResponses }))) {
           // Closed or at its limit since the checks above: say which.
           await this.stillOpen(tx, target.request.uuid);
           throw limitExceeded();
         }
+        await this.cardStillLive(tx, target);
         await tx.audit.append(auditEntry(ctx, this.clock.now(), 'GetAuthenticationResponse', 'Succeeded', targetRefs(target), detail));
       }).catch((err: unknown) => {
         response.fill(0);
@@ -190,7 +191,9 @@ export class CardSecretService {
     try {
       await this.store.transaction(async (tx) => {
         const at = this.clock.now();
-        // SPEC 3 at commit time: each card is locked and re-checked before anything is counted.
+        // SPEC 3 at commit time: the requests are locked, then each card is locked and re-checked
+        // before anything is counted (the storage contract's lock order).
+        await tx.requests.lock(...new Set(checked.flatMap((item) => (item.target ? [item.target.request.uuid] : []))));
         const gone = new Set<Target>();
         for (const target of new Set(checked.map((item) => item.target))) {
           if (target && !(await this.isStillLive(tx, target))) gone.add(target);
@@ -266,8 +269,8 @@ export class CardSecretService {
         cardId: cardIdGuid(ref.cardId),
       });
       await this.store.transaction(async (tx) => {
-        if ((await tx.smartcards.lockForKeyRelease(target.card.uuid, target.request.uuid)) !== SmartcardStatus.Assigned) throw notInitialising();
         await this.markExecuted(tx, target.request.uuid);
+        if ((await tx.smartcards.lockForKeyRelease(target.card.uuid, target.request.uuid)) !== SmartcardStatus.Assigned) throw notInitialising();
         await tx.audit.append(
           auditEntry(ctx, this.clock.now(), 'GetDiversifiedKey', 'Succeeded', { requestUuid: target.request.uuid, smartcardUuid: target.card.uuid }, {
             keyVersion: target.card.keyVersion,
@@ -299,8 +302,9 @@ export class CardSecretService {
       const policy = { length: config.userPinPolicy.serverPinLength, characterSet: config.userPinPolicy.characterSet };
       const fresh = await this.crypto.generatePin(policy);
       return this.store.transaction(async (tx) => {
-        await this.cardStillLive(tx, target);
+        // The request row is locked from here: a concurrent first call waits, then finds the PIN.
         await this.markExecuted(tx, target.request.uuid);
+        await this.cardStillLive(tx, target);
         const request = target.request;
         let pin = fresh;
         if (config.userPinOption === UserPinOption.ServerDistributed) {

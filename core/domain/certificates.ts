@@ -138,11 +138,11 @@ export class CertificateService {
       ),
     );
     return this.store.transaction(async (tx) => {
-      // One upload per request: the request is locked from the check below to the commit.
-      await tx.requests.lock(requestUuid);
-      const current = await tx.requests.get(requestUuid);
-      const bound = await tx.smartcards.get(card.uuid);
-      if (current?.status !== RequestStatus.Executing || bound?.status !== SmartcardStatus.Assigned) {
+      // One upload per request: the request is locked from the check below to the commit, and
+      // the card shared (it stays Assigned until then: a retirement waits, then revokes these).
+      const current = await tx.requests.get(requestUuid, false, 'update');
+      const cardStatus = await tx.smartcards.lockForKeyRelease(card.uuid, requestUuid);
+      if (current?.status !== RequestStatus.Executing || cardStatus !== SmartcardStatus.Assigned) {
         throw wrongState('The request or its card changed while the certificates were being issued.');
       }
       if ((await tx.certificates.listByRequest(requestUuid)).length > 0) {

@@ -88,7 +88,8 @@ export class RequestService {
       }
       let card;
       if (cardId) {
-        card = await tx.smartcards.get(cardId);
+        // Shared: the card's status, checked below, holds until the request is committed.
+        card = await tx.smartcards.get(cardId, 'share');
         // A card the caller may neither see nor act on is answered as one that does not exist
         // (issue 9): the answer must not tell whose card it is.
         if (!card || card.assignedUserUuid !== target || !(await this.mayNameCard(tx, caller, card, input.type))) {
@@ -100,7 +101,8 @@ export class RequestService {
         templateUuid = card.profileTemplateUuid;
       }
       if (!templateUuid) throw invalidArgument('profiletemplateuuid is required.');
-      const template = await tx.templates.get(templateUuid);
+      // Kept from deletion until the request that refers to it is committed.
+      const template = await tx.templates.get(templateUuid, 'keyShare');
       if (!template) throw notFound('The profile template');
       if (!maySeeTemplate(caller, template)) throw notFound('The profile template');
       if (!mayInitiate(caller, template, input.type, target)) {
@@ -198,9 +200,8 @@ export class RequestService {
     await this.expireIfDue(id);
     let failure: CmError | undefined;
     const result = await this.store.transaction(async (tx) => {
-      // Approvals are counted from the rows read here: no other decision lands in between.
-      await tx.requests.lock(id);
-      const request = await tx.requests.get(id);
+      // Locked: approvals are counted from the rows read here, and no other decision lands in between.
+      const request = await tx.requests.get(id, true, 'update');
       if (!request) throw notFound('The request');
       const template = await tx.templates.get(request.profileTemplateUuid);
       if (!template || !maySeeRequest(ctx.caller, template, request)) throw notFound('The request');
@@ -279,7 +280,7 @@ export class RequestService {
     }
     if (issuesCard) {
       if (request.newSmartcardUuid === NIL_UUID) throw wrongState('Bind a smart card to the request before completing it.');
-      const card = await tx.smartcards.get(request.newSmartcardUuid);
+      const card = await tx.smartcards.get(request.newSmartcardUuid, 'update');
       if (!card || card.status !== SmartcardStatus.Assigned) {
         request.status = RequestStatus.Failed;
         return wrongState('The bound smart card was retired before completion; the request has failed.');
@@ -295,7 +296,7 @@ export class RequestService {
   private async abandonIn(tx: Repositories, request: RequestRecord): Promise<void> {
     request.status = RequestStatus.Abandoned;
     if (request.newSmartcardUuid === NIL_UUID) return;
-    const card = await tx.smartcards.get(request.newSmartcardUuid);
+    const card = await tx.smartcards.get(request.newSmartcardUuid, 'update');
     if (card && card.status === SmartcardStatus.Assigned) {
       await tx.smartcards.updateStatus(card.uuid, SmartcardStatus.Retired);
       await this.effects.onCardStatusChanged(tx, card.uuid, SmartcardStatus.Retired);
@@ -324,11 +325,14 @@ export class RequestService {
     if (due.length === 0) return 0;
     return this.store.transaction(async (tx) => {
       let count = 0;
-      for (const stale of await tx.requests.listOpenSubmittedBefore(cutoff)) {
-        const from = stale.status;
-        stale.completed = this.clock.now().toISOString();
+      // In uuid order, as units that lock several requests take them (the storage contract).
+      const candidates = (await tx.requests.listOpenSubmittedBefore(cutoff)).sort((a, b) => (a.uuid < b.uuid ? -1 : 1));
+      for (const candidate of candidates) {
+        const completed = this.clock.now().toISOString();
         // Abandoned once: only while it is still in the status read (another sweep may have won).
-        if (!(await tx.requests.patchIf(stale.uuid, from, { status: RequestStatus.Abandoned, completed: stale.completed }))) continue;
+        if (!(await tx.requests.patchIf(candidate.uuid, candidate.status, { status: RequestStatus.Abandoned, completed }))) continue;
+        // Read again now that the row is locked: a card may have been bound since the list was read.
+        const stale = (await tx.requests.get(candidate.uuid, false))!;
         await this.abandonIn(tx, stale);
         await this.effects.onFinal(tx, stale);
         await tx.audit.append({

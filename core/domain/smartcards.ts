@@ -3,7 +3,7 @@
 
 import type { Caller } from '../auth/caller.js';
 import { CmError, forbidden, invalidArgument, invalidTransition, notFound, wrongState } from '../errors.js';
-import type { Repositories, Store } from '../storage/repository.js';
+import type { Repositories, RowLock, Store } from '../storage/repository.js';
 import { auditEntry, type CallContext, type Clock } from './context.js';
 import {
   CARD_ISSUING_TYPES,
@@ -50,9 +50,9 @@ export interface LoadedRequest {
   template: ProfileTemplate;
 }
 
-/** Loads a request the caller may see (its approvals not loaded), or 404. */
-export async function visibleRequest(tx: Repositories, ctx: CallContext, requestUuid: string): Promise<LoadedRequest> {
-  const request = await tx.requests.get(requestUuid, false);
+/** Loads a request the caller may see (its approvals not loaded), or 404; `lock` in a transaction. */
+export async function visibleRequest(tx: Repositories, ctx: CallContext, requestUuid: string, lock?: RowLock): Promise<LoadedRequest> {
+  const request = await tx.requests.get(requestUuid, false, lock);
   const template = request && (await tx.templates.get(request.profileTemplateUuid));
   if (!request || !template || !maySeeRequest(ctx.caller, template, request)) throw notFound('The request');
   return { request, template };
@@ -66,9 +66,9 @@ export async function maySeeCard(repos: Repositories, caller: Caller, card: Smar
   return requests.some((r) => maySeeRequest(caller, template, r));
 }
 
-/** The card named by `cardUuid`, when it is the request's new or old card; 404 otherwise. */
-export async function cardOfRequest(tx: Repositories, request: RequestRecord, cardUuid: string): Promise<SmartcardRecord> {
-  const card = cardUuid === NIL_UUID ? undefined : await tx.smartcards.get(cardUuid);
+/** The card named by `cardUuid`, when it is the request's new or old card; 404 otherwise. `lock` in a transaction. */
+export async function cardOfRequest(tx: Repositories, request: RequestRecord, cardUuid: string, lock?: RowLock): Promise<SmartcardRecord> {
+  const card = cardUuid === NIL_UUID ? undefined : await tx.smartcards.get(cardUuid, lock);
   if (!card || (request.newSmartcardUuid !== card.uuid && request.oldSmartcardUuid !== card.uuid)) {
     throw notFound('The smart card of this request');
   }
@@ -113,14 +113,15 @@ export class SmartcardService {
 
   /**
    * Runs `work` in a transaction on the request once it is known not to be due for abandonment.
-   * The check is on the row the transaction reads (no read of its own beforehand); a due request
-   * is abandoned in a transaction of its own and `work` runs again on what that left, so the
-   * caller gets exactly the answer that an abandoned request gets.
+   * The check is on the row the transaction reads (no read of its own beforehand), which it locks
+   * (`work` writes the request and what hangs off it: the storage contract's lock order); a due
+   * request is abandoned in a transaction of its own and `work` runs again on what that left, so
+   * the caller gets exactly the answer that an abandoned request gets.
    */
   private async onLiveRequest<T>(ctx: CallContext, requestUuid: string, work: (tx: Repositories, loaded: LoadedRequest) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const outcome = await this.store.transaction(async (tx) => {
-        const loaded = await visibleRequest(tx, ctx, requestUuid);
+        const loaded = await visibleRequest(tx, ctx, requestUuid, 'update');
         if (attempt === 0 && this.expiry.isDue(loaded.request)) return DUE;
         return work(tx, loaded);
       });
@@ -205,7 +206,8 @@ export class SmartcardService {
     const cardUuid = requireGuid(cardUuidText, 'The smart card id');
     if (!Object.values(SmartcardStatus).includes(status as SmartcardStatus)) throw invalidArgument('status is not a smart card status.');
     return this.onLiveRequest(ctx, requestUuid, async (tx, { request, template }) => {
-      const card = await cardOfRequest(tx, request, cardUuid);
+      // Locked before its status is checked: a concurrent change through another request waits.
+      const card = await cardOfRequest(tx, request, cardUuid, 'update');
       if (!mayExecute(ctx.caller, template, request)) throw forbidden('Only an executor of the request may change its card.');
       if (!isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
       if (card.status === status) return card;

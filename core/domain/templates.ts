@@ -65,7 +65,8 @@ export class ProfileTemplateService {
     this.requireAdmin(ctx);
     const id = requireGuid(uuid, 'The profile template id');
     return this.store.transaction(async (tx) => {
-      const current = await tx.templates.get(id);
+      // Locked: two updates never write the same version number.
+      const current = await tx.templates.get(id, 'update');
       if (!current) throw notFound('The profile template');
       const next = normaliseTemplate(input, id, current.version + 1);
       await tx.templates.update(next);
@@ -80,7 +81,8 @@ export class ProfileTemplateService {
     this.requireAdmin(ctx);
     const id = requireGuid(uuid, 'The profile template id');
     await this.store.transaction(async (tx) => {
-      if (!(await tx.templates.get(id))) throw notFound('The profile template');
+      // Locked: a request being created on it (which holds it against deletion) commits first, and is counted.
+      if (!(await tx.templates.get(id, 'update'))) throw notFound('The profile template');
       if (await tx.templates.isReferenced(id)) throw wrongState('Requests or smart cards still refer to this profile template.');
       await tx.templates.delete(id);
       await tx.audit.append(auditEntry(ctx, this.clock.now(), 'DeleteProfileTemplate', 'Succeeded', {}, { templateUuid: id }));

@@ -1,12 +1,14 @@
 // The PostgreSQL store (SPEC 12): the shared SQL repositories (sql-repositories.ts) over a `pg`
-// pool, so that any number of cores can share one database. Units run at SERIALIZABLE isolation
-// and are retried when they lose a serialization conflict or a deadlock (the contract in
-// repository.ts); the invariants also have their own locks and conditional statements.
+// pool, so that any number of cores can share one database. Units run at READ COMMITTED on the
+// explicit row locks, conditional statements and constraints of the contract (repository.ts), and
+// are run again when they lose a deadlock (or a serialization conflict, which READ COMMITTED does
+// not raise today).
 //
 // Faults: every error that means the database cannot be reached (refused or dropped connections,
-// a server shutting down, a pool that cannot connect in time) becomes CmError UNAVAILABLE, and a
-// connection lost during COMMIT is UNAVAILABLE too (the outcome is unknown: the write may or may
-// not have committed, so it is never answered as a success). The pool replaces broken
+// a server shutting down, a pool that cannot connect in time, a statement not answered in time:
+// a server that stopped answering without closing its connections) becomes CmError UNAVAILABLE,
+// and a connection lost during COMMIT is UNAVAILABLE too (the outcome is unknown: the write may
+// or may not have committed, so it is never answered as a success). The pool replaces broken
 // connections by itself, so the core serves again as soon as the database is back.
 
 import pg from 'pg';
@@ -17,8 +19,7 @@ import { sealedBodyOf } from './template-codec.js';
 import { sqlRepositories, type Row, type SqlConnection, type SqlDialect, type TemplateCache } from './sql-repositories.js';
 
 const POSTGRES: SqlDialect = {
-  forUpdate: ' FOR UPDATE',
-  forShareOfCard: ' FOR SHARE OF c',
+  rowLocks: true,
   lockName: 'SELECT pg_advisory_xact_lock(hashtext(?)) AS locked',
 };
 
@@ -27,14 +28,20 @@ const MIGRATION_LOCK = 0x4d494d434d; // "MIMCM"
 
 /** Serialization failure and deadlock: the unit is run again. */
 const RETRIED = new Set(['40001', '40P01']);
-/** Runs of one unit at most; between two, a random pause of up to 1, 2, 4, ... 128 ms. */
-const MAX_ATTEMPTS = 30;
+/**
+ * Runs of one unit at most; between two, a random pause of up to 2, 4, ... 128 ms. The lock order
+ * of the contract leaves no deadlock among the domain's units; this is for the unforeseen one.
+ */
+const MAX_ATTEMPTS = 10;
 const MAX_BACKOFF_MS = 128;
+
+const CONNECT_TIMEOUT_MS = 3000;
 
 /** SQLSTATEs and socket errors that mean the database cannot be reached. */
 const UNREACHABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
 const UNREACHABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-const UNREACHABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Connection ended/i;
+const UNREACHABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Connection ended|Query read timeout/i;
 
 export function isUnreachable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | undefined;
@@ -109,19 +116,27 @@ async function migrateOn(client: pg.ClientBase): Promise<{ applied: number[]; ve
   }
 }
 
-/** `cm-admin migrate` on PostgreSQL: the core's migration path on a connection of its own. */
-export async function migratePostgresDatabase(url: string): Promise<{ applied: number[]; version: number }> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+/**
+ * Migrates the database at `url` on a connection of its own, without the pool's statement
+ * timeout: a migration may take long, and so may the wait for another core's.
+ */
+async function migrateAt(url: string, connectTimeoutMs: number): Promise<{ applied: number[]; version: number }> {
+  const client = new pg.Client({ connectionString: url, types: TYPES, connectionTimeoutMillis: connectTimeoutMs });
   client.on('error', () => {});
-  try {
-    await client.connect();
-  } catch (err) {
-    throw unavailable(err);
-  }
+  await client.connect();
   try {
     return await migrateOn(client);
   } finally {
     await client.end().catch(() => {});
+  }
+}
+
+/** `cm-admin migrate` on PostgreSQL: the cores' migration path; an unreachable database is UNAVAILABLE. */
+export async function migratePostgresDatabase(url: string): Promise<{ applied: number[]; version: number }> {
+  try {
+    return await migrateAt(url, CONNECT_TIMEOUT_MS);
+  } catch (err) {
+    throw isUnreachable(err) ? unavailable(err) : err;
   }
 }
 
@@ -130,6 +145,11 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long a call waits for a connection before it answers UNAVAILABLE. */
   connectTimeoutMs?: number;
+  /**
+   * How long one statement may go unanswered before its call answers UNAVAILABLE and its
+   * connection is dropped (a server that froze, or a network that drops packets, closes nothing).
+   */
+  queryTimeoutMs?: number;
   /** Hears of commits, failures and retries (metrics). */
   observer?: StoreObserver;
 }
@@ -142,23 +162,21 @@ export class PostgresStore implements Store {
   private readonly observer: StoreObserver | undefined;
 
   private constructor(
-    url: string,
+    private readonly url: string,
     private readonly secrets: TemplateSecrets,
-    options: PostgresStoreOptions,
+    private readonly options: PostgresStoreOptions,
   ) {
     this.observer = options.observer;
     this.pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
+      // Within the gateways' 10 s deadline, with room for the answer: a call that meets a frozen
+      // database answers 503 UNAVAILABLE, not 504; and the readiness ping says false.
+      query_timeout: options.queryTimeoutMs ?? 5000,
       types: TYPES,
-      // SERIALIZABLE tracks what each unit read: a sequential scan locks a whole table for that
-      // purpose, so that any two units that wrote to it would conflict. PostgreSQL's advice is to
-      // steer the planner to index scans, which lock only the index ranges read (a small table,
-      // where the planner would otherwise scan, made most concurrent binds conflict).
-      options: '-c enable_seqscan=off',
     });
     // An idle connection that the server drops (a restart, a failover) must not crash the core:
     // the pool discards it and connects afresh on the next call. The same for a connection in use
@@ -183,12 +201,7 @@ export class PostgresStore implements Store {
   }
 
   private async migrate(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await migrateOn(client);
-    } finally {
-      client.release();
-    }
+    await migrateAt(this.url, this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
   }
 
   /** Seals the default admin keys of template bodies written before they were sealed (issue 9); idempotent. */
@@ -228,7 +241,8 @@ export class PostgresStore implements Store {
       const started = process.hrtime.bigint();
       let auditRows = 0;
       try {
-        await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+        // Named, so that a server configured with another default_transaction_isolation changes nothing.
+        await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
         const tx = sqlRepositories(connectionOn(client, this.names, false), POSTGRES, this.templateCache, false, this.secrets, (n) => (auditRows += n));
         const value = await work(tx);
         committing = true;

@@ -5,21 +5,44 @@
 // What a store guarantees, and what the domain may therefore rely on:
 // - Writes happen only inside `Store.transaction(unit)`. A unit is atomic: all of its writes
 //   commit or none do.
-// - Units are serializable: whatever runs at the same time, in this process or another core, the
-//   committed outcome is that of the units run one at a time in some order. (SQLite: one writer
-//   runs them one after another. PostgreSQL: SERIALIZABLE isolation.) A unit's reads inside the
-//   transaction therefore still hold when it writes.
-// - A unit may be run more than once: a store retries a unit that lost a serialization conflict
-//   or a deadlock. So a unit has no effect outside the transaction (no answer sent, no counter
-//   bumped, no file written); what it returns is used once, after its last run committed.
+// - Isolation is READ COMMITTED, not serializable: each statement of a unit sees what was
+//   committed before it began, and the unit's own writes. (SQLite gives more: one writer runs the
+//   units one after another. PostgreSQL runs them at READ COMMITTED, chosen over SERIALIZABLE,
+//   whose page-level predicate locks made unrelated binds conflict: see the README.) So a value a
+//   unit read may have changed by the time it writes, unless the unit holds a lock that covers it.
+//   Every check-then-write of the domain therefore rests on one of three things, never on luck:
+//   1. A row lock taken by the read (`RowLock`: `requests.get(.., 'update')`, `requests.lock`,
+//      `smartcards.get(.., 'update' | 'share')`, `templates.get(.., 'update' | 'keyShare')`,
+//      `smartcards.lockForKeyRelease`) or a named lock (`smartcards.lockCardId`), held until the
+//      unit ends. A read that takes a lock waits for a unit holding a conflicting one, then sees
+//      what that unit committed.
+//   2. A conditional statement that checks and writes in one step (`bindCard`, `patchIf`,
+//      `markExecuted`, `countResponses`, the CRL number's increment): on PostgreSQL an UPDATE
+//      waits for a concurrent writer of its row and re-evaluates its WHERE on the newest version.
+//   3. A constraint: one approval per (request, approver), one server PIN per (card, request),
+//      unique serials.
+// - Lock order, so that units never wait for each other in a cycle: the request row(s) first (in
+//   uuid order when there are several: `requests.lock`), then the cardid lock (bind only), then
+//   card rows, then certificates and the CRL number. A template row is locked on its own only.
+//   Which unit takes what:
+//   - a change of a request's status, approvals, certificates, server PIN or counters: the
+//     request row, exclusively (`get(.., 'update')`, `lock`, or a conditional UPDATE of it);
+//   - a change of a card's status: that card row, exclusively (`smartcards.get(.., 'update')`),
+//     after the request row of the request it acts through;
+//   - an answer that gives out key material, a challenge-response or a PIN, and a certificate
+//     upload: the request row exclusively, then the card row shared (`lockForKeyRelease`), so the
+//     answer commits before a status change of either or not at all (SPEC 3 and 12);
+//   - a new request naming a card: the card row shared, the template row against deletion;
+//     a template's update or deletion: its row exclusively.
+// - A unit may be run more than once: a store retries a unit that lost a deadlock (the order
+//   above makes that an accident, not a rule) or a serialization conflict. So a unit has no
+//   effect outside the transaction (no answer sent, no counter bumped, no file written); what it
+//   returns is used once, after its last run committed.
 // - A unit's promise resolves only after its transaction committed. It rejects with the unit's
 //   own error (nothing of that unit was kept), or with CmError UNAVAILABLE when the database
 //   cannot be reached or the commit's outcome is unknown (the connection was lost during COMMIT).
-// - The invariants of SPEC 12 do not rest on serializability alone: each also has a conditional
-//   statement, a constraint or an explicit lock below (`bindCard`, `patchIf`, `markExecuted`,
-//   `countResponses`, `lock`, `lockCardId`, the primary keys of approvals and server PINs), so
-//   that they hold on a store at a weaker isolation level too.
-// - `read` sees committed data only (`certificates.crl` reads its number and entries in one snapshot).
+// - `read` sees committed data only, each call in one statement where it matters
+//   (`certificates.crl` reads its number and entries in one snapshot, `listBySerial` its rows).
 
 import type {
   AuditEntry,
@@ -30,8 +53,17 @@ import type {
   SmartcardRecord,
 } from '../domain/types.js';
 
+/**
+ * A row lock a read takes inside a transaction, held until the transaction ends (PostgreSQL:
+ * SELECT ... FOR KEY SHARE / FOR SHARE / FOR UPDATE; SQLite: nothing, its one writer already
+ * holds the whole database). 'keyShare' keeps the row from being deleted, 'share' also from
+ * being changed, 'update' from being changed or locked by any other unit.
+ */
+export type RowLock = 'keyShare' | 'share' | 'update';
+
 export interface TemplateRepository {
-  get(uuid: string): Promise<ProfileTemplate | undefined>;
+  /** `lock` only inside a transaction. */
+  get(uuid: string, lock?: RowLock): Promise<ProfileTemplate | undefined>;
   list(): Promise<ProfileTemplate[]>;
   insert(template: ProfileTemplate): Promise<void>;
   update(template: ProfileTemplate): Promise<void>;
@@ -49,8 +81,11 @@ export interface RequestFilter {
 export type RequestPatch = Partial<Pick<RequestRecord, 'status' | 'completed' | 'newSmartcardUuid'>>;
 
 export interface RequestRepository {
-  /** With `withApprovals` false the approvals are left empty (hot paths that do not need them). */
-  get(uuid: string, withApprovals?: boolean): Promise<RequestRecord | undefined>;
+  /**
+   * With `withApprovals` false the approvals are left empty (hot paths that do not need them).
+   * `lock` only inside a transaction.
+   */
+  get(uuid: string, withApprovals?: boolean, lock?: RowLock): Promise<RequestRecord | undefined>;
   list(filter: RequestFilter): Promise<RequestRecord[]>;
   /** Requests naming the card as new or old card, newest first (approvals not loaded). */
   listByCard(smartcardUuid: string): Promise<RequestRecord[]>;
@@ -74,10 +109,10 @@ export interface RequestRepository {
   /** One row per (request, approver): a second approval by the same approver fails. */
   addApproval(requestUuid: string, approval: RequestRecord['approvals'][number]): Promise<void>;
   /**
-   * Locks the request's row until the transaction ends: units that check, then write, what
-   * hangs off a request (its approvals, its certificates) take it first.
+   * Locks the requests' rows exclusively until the transaction ends, in uuid order (see the lock
+   * order of the contract): a unit that works on several requests takes them all first.
    */
-  lock(uuid: string): Promise<void>;
+  lock(...uuids: string[]): Promise<void>;
   /**
    * An execute operation on an open request: Approved becomes Executing. With `countResponse`,
    * also counts one more challenge-response, unless `limit` (0 = none) is reached. False when
@@ -93,7 +128,8 @@ export interface RequestRepository {
 }
 
 export interface SmartcardRepository {
-  get(uuid: string): Promise<SmartcardRecord | undefined>;
+  /** `lock` only inside a transaction: 'update' before a status change, 'share' to keep the status. */
+  get(uuid: string, lock?: RowLock): Promise<SmartcardRecord | undefined>;
   /** The newest card record with this cardid (32 hex digits). */
   findNewestByCardId(cardId: string): Promise<SmartcardRecord | undefined>;
   /** The statuses of every card record that has held this cardid (empty when none has). */
@@ -106,17 +142,20 @@ export interface SmartcardRepository {
   /** Master key versions that cards refer to. */
   keyVersionsInUse(): Promise<number[]>;
   insert(card: SmartcardRecord): Promise<void>;
-  /** Changes the card's status; takes the lock that `lockForKeyRelease` takes (see there). */
+  /** Changes the card's status (read it with `get(.., 'update')` first: the contract's lock order). */
   updateStatus(uuid: string, status: number): Promise<void>;
   /**
-   * Inside the transaction that commits a key, a challenge-response or a PIN (SPEC 3 and 12: the
-   * checks hold at commit time): the card's status when the card is the request's new or old
-   * card, undefined when it is not (any more) bound to it. It takes a lock that status changes
-   * also take (PostgreSQL: `SELECT ... FOR SHARE` on the card row joined to the request row,
-   * which conflicts with the status `UPDATE`, and whose WHERE is re-evaluated on the newest row
-   * version under READ COMMITTED), held until the transaction ends, so a key answer commits
-   * either before the status change or not at all. SQLite's single writer gives the same:
-   * no status change can run between this read and the commit.
+   * Inside the transaction that commits a key, a challenge-response, a PIN or certificates (SPEC
+   * 3 and 12: the checks hold at commit time), after the unit locked the request's row (a
+   * conditional UPDATE of it, or `requests.lock`): the card's status when the card is the
+   * request's new or old card, undefined when it is not. It locks the card row only, shared
+   * (PostgreSQL: `FOR SHARE OF` the card), until the transaction ends; a status change reads the
+   * card with 'update' or UPDATEs it, so it waits, and the answer commits before the change or
+   * not at all. That suffices: the request's own state is held by the unit's exclusive lock on
+   * its row, and the card's binding never changes once made (a request's old card is set when it
+   * is created, its new card once by `bindCard`, under that same request lock). Locking the
+   * request row here too would reverse the lock order and deadlock with status changes.
+   * SQLite's single writer gives the same: nothing runs between this read and the commit.
    */
   lockForKeyRelease(cardUuid: string, requestUuid: string): Promise<number | undefined>;
 }
@@ -213,7 +252,7 @@ export interface StoreObserver {
 export interface Store {
   /** Reads of committed data, outside any transaction. */
   readonly read: Repositories;
-  /** Runs `work` as one serializable unit, possibly more than once (see the contract above). */
+  /** Runs `work` as one atomic unit, possibly more than once (see the contract above). */
   transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T>;
   /** Whether the database answers (readiness). */
   ping(): Promise<boolean>;

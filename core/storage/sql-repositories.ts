@@ -12,7 +12,7 @@ import type {
   SmartcardRecord,
 } from '../domain/types.js';
 import { NIL_UUID } from '../domain/types.js';
-import type { AuditFilter, Repositories, RequestFilter, RequestPatch, TemplateSecrets } from './repository.js';
+import type { AuditFilter, Repositories, RequestFilter, RequestPatch, RowLock, TemplateSecrets } from './repository.js';
 import { decodeTemplate, encodeTemplate } from './template-codec.js';
 
 export type Row = Record<string, unknown>;
@@ -27,12 +27,10 @@ export interface SqlConnection {
 
 export interface SqlDialect {
   /**
-   * Appended to a SELECT whose rows the transaction then writes: locks them until it ends.
-   * Empty on SQLite, whose writer holds the whole database for the length of a transaction.
+   * Whether a SELECT can lock the rows it reads until the transaction ends (`FOR UPDATE` and
+   * the like): false on SQLite, whose writer holds the whole database for a transaction.
    */
-  forUpdate: string;
-  /** The same for a shared lock on the card rows (alias `c`) a SELECT reads. */
-  forShareOfCard: string;
+  rowLocks: boolean;
   /**
    * A statement taking a lock on a name (the parameter) until the transaction ends, or
    * undefined where the writer already holds the whole database.
@@ -62,6 +60,8 @@ const INSERT_CARD = insertInto('smartcards', CARD_COLUMNS);
 const INSERT_CERTIFICATE = insertInto('certificates', CERTIFICATE_COLUMNS);
 const INSERT_AUDIT = `INSERT INTO audit_log (at, correlation_id, caller_uuid, action, request_uuid, smartcard_uuid, outcome, detail)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
+
+const LOCK_CLAUSES: Record<RowLock, string> = { keyShare: ' FOR KEY SHARE', share: ' FOR SHARE', update: ' FOR UPDATE' };
 
 /** Request statuses open for execution (Approved, Executing): see domain/enums.ts. */
 const OPEN = '(3, 4)';
@@ -201,14 +201,18 @@ export function sqlRepositories(
     return (await db.run(`UPDATE requests SET ${columns.join(', ')} WHERE uuid = ?${condition}`, params)) === 1;
   };
 
+  /** What a SELECT appends to take `lock` on the rows it reads (of the table aliased `of`, when given). */
+  const locking = (lock: RowLock | undefined, of?: string) =>
+    lock && dialect.rowLocks ? `${LOCK_CLAUSES[lock]}${of ? ` OF ${of}` : ''}` : '';
+
   const certificates = (sql: string, params: unknown[]) => db.all(sql, params).then((rows) => rows.map(certificateFromRow));
 
   return {
     templates: {
-      async get(uuid) {
+      async get(uuid, lock) {
         // One query: the body only when the cached version is not the current one.
         const hit = templateCache.get(uuid);
-        const row = await db.get('SELECT version, CASE version WHEN ? THEN NULL ELSE body END AS body FROM profile_templates WHERE uuid = ?', [
+        const row = await db.get(`SELECT version, CASE version WHEN ? THEN NULL ELSE body END AS body FROM profile_templates WHERE uuid = ?${locking(lock)}`, [
           hit?.version ?? -1,
           uuid,
         ]);
@@ -239,8 +243,8 @@ export function sqlRepositories(
     },
 
     requests: {
-      async get(uuid, withApprovals = true) {
-        const row = await db.get(`SELECT ${REQUEST_COLUMNS} FROM requests WHERE uuid = ?`, [uuid]);
+      async get(uuid, withApprovals = true, lock) {
+        const row = await db.get(`SELECT ${REQUEST_COLUMNS} FROM requests WHERE uuid = ?${locking(lock)}`, [uuid]);
         return row ? requestFromRow(row, withApprovals) : undefined;
       },
       async list(filter: RequestFilter) {
@@ -305,7 +309,7 @@ export function sqlRepositories(
       },
       async countResponses(uuid, wanted, limit) {
         // The row is locked from the read to the write, so no other unit counts in between.
-        const row = await db.get(`SELECT status, responses_issued FROM requests WHERE uuid = ?${dialect.forUpdate}`, [uuid]);
+        const row = await db.get(`SELECT status, responses_issued FROM requests WHERE uuid = ?${locking('update')}`, [uuid]);
         if (!row || (row.status !== 3 && row.status !== 4)) return undefined;
         const issued = row.responses_issued as number;
         const granted = limit === 0 ? wanted : Math.max(0, Math.min(wanted, limit - issued));
@@ -319,14 +323,17 @@ export function sqlRepositories(
           requestUuid, a.approverUuid, a.approved ? 1 : 0, a.comment, a.at,
         ]);
       },
-      async lock(uuid) {
-        if (dialect.forUpdate) await db.get(`SELECT uuid FROM requests WHERE uuid = ?${dialect.forUpdate}`, [uuid]);
+      async lock(...uuids) {
+        // Locked as the sorted rows come out of the sort: in uuid order.
+        if (dialect.rowLocks && uuids.length > 0) {
+          await db.all(`SELECT uuid FROM requests WHERE uuid IN (${placeholders(uuids.length)}) ORDER BY uuid${locking('update')}`, uuids);
+        }
       },
     },
 
     smartcards: {
-      async get(uuid) {
-        const row = await db.get(`SELECT ${CARD_COLUMNS} FROM smartcards WHERE uuid = ?`, [uuid]);
+      async get(uuid, lock) {
+        const row = await db.get(`SELECT ${CARD_COLUMNS} FROM smartcards WHERE uuid = ?${locking(lock)}`, [uuid]);
         return row ? cardFromRow(row) : undefined;
       },
       async findNewestByCardId(cardId) {
@@ -353,11 +360,10 @@ export function sqlRepositories(
         await db.run('UPDATE smartcards SET status = ? WHERE uuid = ?', [status, uuid]);
       },
       async lockForKeyRelease(cardUuid, requestUuid) {
-        // The card row only (its status UPDATE conflicts with the share lock): locking the
-        // request row too would make two answers on one request deadlock on their counters.
+        // The card row only: the unit holds the request row already (see the interface).
         const row = await db.get(
           `SELECT c.status FROM smartcards c JOIN requests r ON r.uuid = ?
-           WHERE c.uuid = ? AND (r.new_smartcard_uuid = c.uuid OR r.old_smartcard_uuid = c.uuid)${dialect.forShareOfCard}`,
+           WHERE c.uuid = ? AND (r.new_smartcard_uuid = c.uuid OR r.old_smartcard_uuid = c.uuid)${locking('share', 'c')}`,
           [requestUuid, cardUuid],
         );
         return row?.status as number | undefined;

@@ -44,7 +44,7 @@ function sqliteConnection(db: Database.Database): SqlConnection {
 }
 
 /** The writer holds the whole database for a transaction: no row locks are needed. */
-const SQLITE: SqlDialect = { forUpdate: '', forShareOfCard: '' };
+const SQLITE: SqlDialect = { rowLocks: false };
 
 /**
  * The database's folder is created 0700 and its files 0600 before SQLite opens them (SQLite would

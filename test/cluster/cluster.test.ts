@@ -138,6 +138,43 @@ t.test('the races of SPEC 12 across two cores and two gateways', async (t) => {
   });
 });
 
+t.test('64 binds, then 64 challenge-responses, at once across two cores: every one answered, none 503', async (t) => {
+  // Ordinary contention is absorbed by the cores' locks: no call runs out of retries.
+  const requests = await Promise.all(Array.from({ length: 64 }, (_, i) => newRequest(i)));
+  const cardids = requests.map(() => randomUUID());
+  const binds = await Promise.all(requests.map((r, i) => via(i)('POST', `${BASE}/smartcards`, { token: agent, body: { requestid: r, cardid: cardids[i] } })));
+  if (!t.same(statuses(binds), Array(64).fill(201), 'every bind: 201')) return;
+  const cards = binds.map((b) => idOf(b.body));
+  for (const [i, r] of requests.entries()) {
+    const row = await db.row<{ card: string; status: number; cardId: string; audited: number }>(
+      `SELECT r.new_smartcard_uuid AS card, r.status, c.card_id AS "cardId",
+         (SELECT COUNT(*) FROM audit_log a WHERE a.action = 'AssignSmartcard' AND a.request_uuid = r.uuid) AS audited
+       FROM requests r JOIN smartcards c ON c.request_uuid = r.uuid WHERE r.uuid = ?`,
+      r,
+    );
+    if (row?.card !== cards[i] || row.status !== 4 || row.cardId !== cardids[i]!.replace(/-/g, '') || Number(row.audited) !== 1) {
+      t.fail(`request ${r}: ${JSON.stringify(row)}`);
+    }
+  }
+  t.pass('each request Executing, bound to the one card record of its cardid, one audit row each');
+
+  // Four answers on each of 16 requests, all at once (the limit is 5): they wait on their request's row, none fails.
+  const challenge = randomBytes(8).toString('base64');
+  const answers = await Promise.all(
+    Array.from({ length: 64 }, (_, i) => {
+      const k = i % 16;
+      const query = q({ cardid: cardids[k]!, challenge, diversified: 'false' });
+      return via(i)('GET', `${BASE}/requests/${requests[k]}/smartcards/${cards[k]}/authenticationresponse?${query}`, { token: agent });
+    }),
+  );
+  t.same(statuses(answers), Array(64).fill(200), 'every challenge-response: 200');
+  const counted = await db.rows<{ n: number }>(
+    `SELECT responses_issued AS n FROM requests WHERE uuid IN (${requests.slice(0, 16).map(() => '?').join(', ')})`,
+    ...requests.slice(0, 16),
+  );
+  t.same(counted.map((r) => r.n), Array(16).fill(4), 'four counted on each request');
+});
+
 t.test('the database stopped and started under load: 503s while down, no 500, served again', async (t) => {
   const seen = new Map<number, number>();
   let running = true;
@@ -202,6 +239,38 @@ t.test('a core killed with -9 under write load: the other serves, every acknowle
   const writes = [];
   for (let i = 0; i < 6; i++) writes.push((await via(i)('POST', `${BASE}/requests`, { token: agent, body: { profiletemplateuuid: plain, type: 'Enroll', target: randomUUID() } })).status);
   t.same(writes, Array(6).fill(201), 'new writes go to the live core');
+});
+
+t.test('a core restarted on its address under load: the gateways send it calls again, no 500', async (t) => {
+  // Core 1 was killed above; it comes back on its port while calls run, then core 0 stops.
+  const seen = new Map<number, number>();
+  let running = true;
+  const load = Promise.all(
+    Array.from({ length: 4 }, async (_, worker) => {
+      for (let i = worker; running; i += 4) {
+        const answer = i % 2
+          ? await via(i)('GET', `${BASE}/profiletemplates/${plain}`, { token: admin })
+          : await via(i)('POST', `${BASE}/requests`, { token: agent, body: { profiletemplateuuid: plain, type: 'Enroll', target: randomUUID() } });
+        seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, answer.status === 503 ? 50 : 10));
+      }
+    }),
+  );
+  cores[1] = await spawnCore(coreEnv({ CM_GRPC_PORT: String(cores[1]!.port) }));
+  const started = Date.now();
+  await cores[0]!.stop();
+  for (const [g, { http }] of gateways.entries()) {
+    let served = 0;
+    for (let i = 0; i < 80 && served !== 201; i++) {
+      served = (await http('POST', `${BASE}/requests`, { token: agent, body: { profiletemplateuuid: plain, type: 'Enroll', target: randomUUID() } })).status;
+      if (served !== 201) await new Promise((r) => setTimeout(r, 250));
+    }
+    t.equal(served, 201, `gateway ${g}: the restarted core serves, core 0 stopped (after ${Date.now() - started} ms)`);
+  }
+  running = false;
+  await load;
+  t.notOk(seen.has(500), `no 500 (seen: ${JSON.stringify([...seen])})`);
+  t.ok([...seen.keys()].every((s) => s === 200 || s === 201 || s === 503), 'only successes and 503s');
 });
 
 t.test('start-up refusals', async (t) => {

@@ -14,7 +14,7 @@ import { throwawayVault } from '../../core/crypto/pin-vault.js';
 import { PostgresStore } from '../../core/storage/postgres.js';
 import type { Repositories, Store, StoreObserver } from '../../core/storage/repository.js';
 import { SqliteStore } from '../../core/storage/sqlite.js';
-import type { RequestRecord, SmartcardRecord } from '../../core/domain/types.js';
+import type { CertificateRecord, ProfileTemplate, RequestRecord, SmartcardRecord } from '../../core/domain/types.js';
 import { NIL_UUID } from '../../core/domain/types.js';
 import pg from 'pg';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
@@ -135,6 +135,20 @@ function card(requestUuid: string, cardId: string): SmartcardRecord {
   };
 }
 
+/** Only what the stores read of a template: its uuid, name, version and default admin key. */
+const template = (): ProfileTemplate =>
+  ({ uuid: randomUUID(), name: 'Contract', version: 1, smartcardConfiguration: { defaultAdminKeyHex: '00'.repeat(24) } }) as unknown as ProfileTemplate;
+
+function certificate(fields: Partial<CertificateRecord> = {}): CertificateRecord {
+  return {
+    serialHex: randomBytes(8).toString('hex'), smartcardUuid: randomUUID(), requestUuid: randomUUID(), userUuid: randomUUID(),
+    templateCommonName: 'x', thumbprint: 'ab', notBefore: now(), notAfter: now(), issuer: 'CN=x', requesterName: 'o',
+    status: 0, revokedAt: '', reason: 0, der: Buffer.from([0x30, 0x00]), issuedAt: now(), ...fields,
+  };
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 const audit = (action: string, requestUuid: string) => ({
   at: now(),
   correlationId: '',
@@ -188,6 +202,7 @@ for (const dialect of dialects) {
           for (const r of requests) await tx.requests.insert(r);
         });
         const outcomes = await race(h, 10, async (tx, i) => {
+          await tx.requests.get(requests[i]!.uuid, false, 'update');
           await tx.smartcards.lockCardId(cardId);
           if ((await tx.smartcards.statusesByCardId(cardId)).some((s) => s <= 3)) throw new CmError('CARD_IN_USE', 'live');
           const c = card(requests[i]!.uuid, cardId);
@@ -314,6 +329,8 @@ for (const dialect of dialects) {
         await tx.requests.bindCard(r.uuid, c.uuid);
       });
       const answers = race(h, 8, async (tx) => {
+        // The domain's order: the request row (a counted execute operation), then the card.
+        if (!(await tx.requests.markExecuted(r.uuid))) throw new CmError('WRONG_STATE', 'closed');
         const seen = await tx.smartcards.lockForKeyRelease(c.uuid, r.uuid);
         if (seen !== 1) throw new CmError('WRONG_STATE', 'not live');
         await new Promise((resolve) => setTimeout(resolve, 10));
@@ -322,6 +339,8 @@ for (const dialect of dialects) {
       });
       await new Promise((resolve) => setTimeout(resolve, 5));
       const retire = h.b.transaction(async (tx) => {
+        // Through another request (a Retire request names the card as its old card): another row lock.
+        if ((await tx.smartcards.get(c.uuid, 'update'))?.status !== 1) throw new Error('the card changed before the retirement read it');
         await tx.smartcards.updateStatus(c.uuid, 6);
         await tx.audit.append(audit('Retire', r.uuid));
       });
@@ -332,6 +351,123 @@ for (const dialect of dialects) {
         'the others were refused: the card had changed',
       );
       t.equal(await h.a.transaction((tx) => tx.smartcards.lockForKeyRelease(c.uuid, randomUUID())), undefined, 'not bound to that request: undefined');
+    });
+
+    t.test('binds of different requests at once: all commit, each unit run once (no conflict between them)', async (t) => {
+      const requests = Array.from({ length: 48 }, () => request());
+      await h.a.transaction(async (tx) => {
+        for (const r of requests) await tx.requests.insert(r);
+      });
+      const runs = requests.map(() => 0);
+      // The domain's bind unit (core/domain/smartcards.ts): the request row, the cardid, the card, the binding, the audit row.
+      const outcomes = await race(h, requests.length, async (tx, i) => {
+        runs[i]!++;
+        const r = requests[i]!;
+        await tx.requests.get(r.uuid, false, 'update');
+        const cardId = randomBytes(16).toString('hex');
+        await tx.smartcards.lockCardId(cardId);
+        if ((await tx.smartcards.statusesByCardId(cardId)).length > 0) throw new CmError('CARD_IN_USE', 'live');
+        const c = card(r.uuid, cardId);
+        await tx.smartcards.insert(c);
+        if (!(await tx.requests.bindCard(r.uuid, c.uuid))) throw new CmError('REQUEST_ALREADY_BOUND', 'bound');
+        await tx.audit.append(audit('AssignSmartcard', r.uuid));
+        return c.uuid;
+      });
+      t.equal(fulfilled(outcomes).length, requests.length, 'every bind committed');
+      t.same(runs, requests.map(() => 1), 'no unit was run again');
+      const bound = await Promise.all(requests.map((r) => h.b.read.requests.get(r.uuid, false)));
+      t.same(bound.map((r) => r?.newSmartcardUuid), outcomes.map((o) => (o as PromiseFulfilledResult<string>).value), 'each request names its card');
+    });
+
+    t.test('units locking several requests, named in any order, never wait in a cycle', async (t) => {
+      const requests = Array.from({ length: 6 }, () => request());
+      await h.a.transaction(async (tx) => {
+        for (const r of requests) await tx.requests.insert(r);
+      });
+      const runs = Array.from({ length: 12 }, () => 0);
+      const outcomes = await race(h, 12, async (tx, i) => {
+        runs[i]!++;
+        const order = i % 2 ? [...requests].reverse() : requests;
+        await tx.requests.lock(...order.map((r) => r.uuid));
+        for (const r of order) {
+          await tx.requests.countResponses(r.uuid, 1, 0);
+          await pause(1);
+        }
+      });
+      t.equal(fulfilled(outcomes).length, 12, 'every unit committed');
+      t.same(runs, runs.map(() => 1), 'none lost a deadlock and ran again');
+      const counted = await Promise.all(requests.map((r) => h.b.read.requests.get(r.uuid, false)));
+      t.same(counted.map((r) => r?.responsesIssued), requests.map(() => 12), 'every count kept');
+    });
+
+    t.test('a card read for update before its status changes: no change is lost', async (t) => {
+      const r = request({ status: 4 });
+      const c = card(r.uuid, randomBytes(16).toString('hex'));
+      await h.a.transaction(async (tx) => {
+        await tx.requests.insert(r);
+        await tx.smartcards.insert(c);
+      });
+      // Each unit moves the card one step from the status it read (a naive read loses steps).
+      await race(h, 10, async (tx) => {
+        const current = (await tx.smartcards.get(c.uuid, 'update'))!;
+        await pause(2);
+        await tx.smartcards.updateStatus(c.uuid, current.status + 1);
+      });
+      t.equal((await h.b.read.smartcards.get(c.uuid))?.status, 11, 'ten steps, none lost');
+    });
+
+    t.test('a template read for update: two updates never write one version', async (t) => {
+      const tpl = template();
+      await h.a.transaction((tx) => tx.templates.insert(tpl));
+      await race(h, 8, async (tx) => {
+        const current = (await tx.templates.get(tpl.uuid, 'update'))!;
+        await pause(2);
+        await tx.templates.update({ ...current, version: current.version + 1 });
+      });
+      t.equal((await h.b.read.templates.get(tpl.uuid))?.version, 9, 'eight versions, one each');
+    });
+
+    t.test('a template is deleted only when no request refers to it, however the two race', async (t) => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const tpl = template();
+        await h.a.transaction((tx) => tx.templates.insert(tpl));
+        const created: RequestRecord[] = [];
+        const outcomes = await race(h, 6, async (tx, i) => {
+          if (i === 3) {
+            // The domain's deletion (core/domain/templates.ts).
+            if (!(await tx.templates.get(tpl.uuid, 'update'))) throw new CmError('NOT_FOUND', 'gone');
+            if (await tx.templates.isReferenced(tpl.uuid)) throw new CmError('WRONG_STATE', 'referenced');
+            await tx.templates.delete(tpl.uuid);
+            return 'deleted';
+          }
+          // The domain's request creation (core/domain/requests.ts): the template held against deletion.
+          if (!(await tx.templates.get(tpl.uuid, 'keyShare'))) throw new CmError('NOT_FOUND', 'gone');
+          await pause(3);
+          const r = request({ profileTemplateUuid: tpl.uuid });
+          await tx.requests.insert(r);
+          created.push(r);
+          return 'created';
+        });
+        const deleted = fulfilled(outcomes).some((o) => o.value === 'deleted');
+        const referring = (await Promise.all(created.map((r) => h.b.read.requests.get(r.uuid, false)))).filter((r) => r !== undefined);
+        t.ok(!deleted || referring.length === 0, `round ${round}: ${deleted ? 'deleted, and no request refers to it' : 'kept, referred to'}`);
+        t.equal((await h.b.read.templates.get(tpl.uuid)) === undefined, deleted, 'the template is there exactly when not deleted');
+      }
+    });
+
+    t.test('certificates by serial: the ones asked about, each as committed', async (t) => {
+      const [valid, held, revoked] = [certificate(), certificate({ status: 2, revokedAt: now(), reason: 6 }), certificate()];
+      await h.a.transaction(async (tx) => {
+        for (const c of [valid, held, revoked]) await tx.certificates.insert(c);
+      });
+      await h.b.transaction((tx) => tx.certificates.setStatus(revoked.serialHex, 1, '2030-01-01T00:00:00.000Z', 5));
+      const found = await h.a.read.certificates.listBySerial([held.serialHex, 'ffff0000', valid.serialHex, revoked.serialHex]);
+      const bySerial = new Map(found.map((c) => [c.serialHex, c]));
+      t.equal(found.length, 3, 'the three known serials; the unknown one left out');
+      t.same(bySerial.get(valid.serialHex), valid, 'a valid certificate, every field as stored');
+      t.match(bySerial.get(held.serialHex), { status: 2, reason: 6 }, 'on hold');
+      t.match(bySerial.get(revoked.serialHex), { status: 1, revokedAt: '2030-01-01T00:00:00.000Z', reason: 5 }, 'revoked as committed');
+      t.same(await h.b.read.certificates.listBySerial([]), [], 'none asked: none');
     });
 
     t.test('a unit that fails leaves nothing; its error is its own', async (t) => {
@@ -404,7 +540,26 @@ t.test('postgres: the database down answers UNAVAILABLE, and the store reconnect
   t.equal(await store.read.requests.get(lost.uuid), undefined, 'nothing of it kept');
 });
 
-t.test('postgres: a unit that keeps losing serialization conflicts is retried, then answered UNAVAILABLE', async (t) => {
+t.test('postgres: a database that stops answering (frozen, its connections open): UNAVAILABLE, not a hang; served again', async (t) => {
+  cluster ??= await startPostgres();
+  const store = await PostgresStore.open(await cluster.createDatabase(), vault, { queryTimeoutMs: 400, connectTimeoutMs: 400 });
+  t.teardown(() => store.close());
+  const r = request();
+  await store.transaction((tx) => tx.requests.insert(r));
+  // The pool's connections stay open to a server that reads nothing: only the statement timeout ends the wait.
+  cluster.freeze();
+  try {
+    await t.rejects(store.read.requests.get(r.uuid), { code: 'UNAVAILABLE' }, 'a read: UNAVAILABLE');
+    await t.rejects(store.transaction((tx) => tx.requests.patch(r.uuid, { status: 4 })), { code: 'UNAVAILABLE' }, 'a unit: UNAVAILABLE');
+    t.equal(await store.ping(), false, 'ping: false (readiness 503)');
+  } finally {
+    cluster.thaw();
+  }
+  t.equal(await store.ping(), true, 'ping: true once it answers again');
+  t.equal((await store.read.requests.get(r.uuid))?.status, 3, 'served again; the unit that got UNAVAILABLE left nothing');
+});
+
+t.test('postgres: a unit that keeps losing deadlocks or serialization conflicts is retried, then answered UNAVAILABLE', async (t) => {
   cluster ??= await startPostgres();
   const { seen, observer } = recorder();
   const store = await PostgresStore.open(await cluster.createDatabase(), vault, { observer });
@@ -413,10 +568,10 @@ t.test('postgres: a unit that keeps losing serialization conflicts is retried, t
   await t.rejects(
     store.transaction(async () => {
       runs++;
-      throw Object.assign(new Error('could not serialize access'), { code: '40001' });
+      throw Object.assign(new Error(runs % 2 ? 'deadlock detected' : 'could not serialize access'), { code: runs % 2 ? '40P01' : '40001' });
     }),
     { code: 'UNAVAILABLE' },
   );
-  t.equal(runs, 30, 'run 30 times');
-  t.same([seen.retried, seen.failed, seen.commits.length], [29, 1, 0], 'metrics: 29 retries, then one failed transaction');
+  t.equal(runs, 10, 'run 10 times');
+  t.same([seen.retried, seen.failed, seen.commits.length], [9, 1, 0], 'metrics: 9 retries, then one failed transaction');
 });
