@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { dataDirOf } from '../core/app.js';
-import { loadCoreConfig, type CoreConfig } from '../core/config.js';
+import { isPostgresUrl, loadCoreConfig, type CoreConfig } from '../core/config.js';
 import { addKeyToRingFile, loadKeyRingFile, type MasterKeyRing } from '../core/crypto/key-ring.js';
 import { addTokenKeyVersion, TokenKeyRing } from '../core/crypto/token-key-ring.js';
 import { parseGuid } from '../core/domain/ids.js';
-import { backupDatabase, migrateDatabase } from '../core/storage/admin.js';
+import { backupDatabase, backupRefusal, migrateDatabase } from '../core/storage/admin.js';
 import { Pkcs11Token } from '../workers/crypto/pkcs11-token.js';
 
 /** A refusal for the operator: one line, exit 2. */
@@ -28,9 +28,16 @@ interface Command {
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-const GENERATED = { tokenSecret: 'dev-token-secret', keyRing: 'master-keys', caCert: 'ca.crt', caKey: 'ca.key' };
+/** What the embedded default generates beside a SQLite database, and the variable that replaces each. */
+const GENERATED = {
+  tokenSecret: ['dev-token-secret', 'CM_JWT_SECRET'],
+  keyRing: ['master-keys', 'CM_MASTER_KEYS_FILE (or CM_MASTER_KEYS, or CM_PKCS11_*)'],
+  caCert: ['ca.crt', 'CM_CA_CERT'],
+  caKey: ['ca.key', 'CM_CA_KEY'],
+} as const;
 
-function generated(config: CoreConfig, name: string): string {
+function generated(config: CoreConfig, [name, variable]: (typeof GENERATED)[keyof typeof GENERATED]): string {
+  if (isPostgresUrl(config.database)) throw new AdminError(`set ${variable}: with PostgreSQL nothing is generated beside the database`);
   return join(dataDirOf(config), name);
 }
 
@@ -118,7 +125,7 @@ const COMMANDS: Record<string, Command> = {
   },
   migrate: {
     usage: 'migrate',
-    summary: 'applies the schema migrations and exits',
+    summary: 'applies the schema migrations and exits (PostgreSQL: under the lock the cores take, so cores may be starting)',
     async run(args, config) {
       parseArgs({ args, options: {} });
       const { applied, version } = await migrateDatabase(config.database);
@@ -127,11 +134,13 @@ const COMMANDS: Record<string, Command> = {
   },
   backup: {
     usage: 'backup <file>',
-    summary: 'a consistent copy of the database taken while the service runs, with the key ring and CA files beside it',
+    summary: 'a consistent copy of the SQLite database taken while the service runs, with the key ring and CA files beside it (PostgreSQL: use pg_dump)',
     async run(args, config) {
       const { positionals } = parseArgs({ args, options: {}, allowPositionals: true });
       if (positionals.length !== 1) throw new AdminError('backup takes one argument: the file to write');
       const file = positionals[0]!;
+      const refusal = backupRefusal(config.database);
+      if (refusal) throw new AdminError(refusal);
       // Everything is checked before anything is written, so a refusal leaves no partial backup.
       const keyRingFile = config.masterKeysFile ?? (config.keyRing ? undefined : generated(config, GENERATED.keyRing));
       const ca = config.ca ?? { certPath: generated(config, GENERATED.caCert), keyPath: generated(config, GENERATED.caKey) };
@@ -197,7 +206,7 @@ async function main(argv: string[]): Promise<number> {
     out(`usage: cm-admin ${command.usage}\n\n${command.summary}.`);
     return 0;
   }
-  await command.run(args, loadCoreConfig(process.env, { embedded: true }));
+  await command.run(args, loadCoreConfig(process.env, { embedded: true, operator: true }));
   return 0;
 }
 

@@ -129,8 +129,11 @@ function publicKeyPem(content: Buffer): void {
   if (!content.toString('utf8').includes('-----BEGIN PUBLIC KEY-----')) throw new Error('must name a PEM file holding a PUBLIC KEY');
 }
 
-/** The rules between variables; `embedded`: the one-process default, which generates what is missing. */
-function coreRules(embedded: boolean) {
+/**
+ * The rules between variables; `embedded`: the one-process default, which generates what is
+ * missing; `operator`: cm-admin, whose commands each check what they need themselves.
+ */
+function coreRules({ embedded, operator = false }: CoreLoadOptions) {
   return (v: EnvValues<typeof CORE_ENV>, problem: (variable: string, message: string) => void) => {
     checkTls(v, problem);
     if (v.CM_MASTER_KEYS && v.CM_MASTER_KEYS_FILE) problem('CM_MASTER_KEYS', 'set CM_MASTER_KEYS or CM_MASTER_KEYS_FILE, not both');
@@ -150,7 +153,7 @@ function coreRules(embedded: boolean) {
     if (!v.CM_CA_CERT !== !v.CM_CA_KEY) problem(v.CM_CA_CERT ? 'CM_CA_KEY' : 'CM_CA_CERT', 'CM_CA_CERT and CM_CA_KEY must be set together');
     // Only the embedded default on SQLite generates what is missing; cores sharing a PostgreSQL
     // database must all be given the same secret, key ring and CA (SPEC 12).
-    if (!embedded || isPostgresUrl(v.CM_DATABASE)) {
+    if (!operator && (!embedded || isPostgresUrl(v.CM_DATABASE))) {
       const why = embedded ? ' (with PostgreSQL nothing is generated: every core is given the same)' : '';
       if (!v.CM_JWT_SECRET && !v.CM_JWT_PUBLIC_KEY) problem('CM_JWT_SECRET', `set CM_JWT_SECRET or CM_JWT_PUBLIC_KEY: the core verifies tokens${why}`);
       if (!v.CM_MASTER_KEYS && !v.CM_MASTER_KEYS_FILE && !anyPkcs11) {
@@ -169,8 +172,13 @@ function coreRules(embedded: boolean) {
   };
 }
 
-export function loadCoreConfig(env: Env = process.env, options: { embedded: boolean } = { embedded: false }): CoreConfig {
-  const v = readEnv(CORE_ENV, env, coreRules(options.embedded));
+export interface CoreLoadOptions {
+  embedded: boolean;
+  operator?: boolean;
+}
+
+export function loadCoreConfig(env: Env = process.env, options: CoreLoadOptions = { embedded: false }): CoreConfig {
+  const v = readEnv(CORE_ENV, env, coreRules(options));
   const tls = v.CM_TLS_CERT && v.CM_TLS_KEY ? { certPem: v.CM_TLS_CERT, keyPem: v.CM_TLS_KEY, caPem: v.CM_TLS_CA } : undefined;
   const shownHttpHost = v.CM_HTTP_HOST.includes(':') ? `[${v.CM_HTTP_HOST}]` : v.CM_HTTP_HOST;
   return {

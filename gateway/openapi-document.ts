@@ -17,8 +17,6 @@ import { errorSchema } from './schemas.js';
 export interface RouteFacts {
   operationId: string;
   public: boolean;
-  /** Rate-limited: a 429 with Retry-After is possible. */
-  secret: boolean;
   /** The media type of a 200 answer that is not JSON (the CRL, the CA certificate). */
   mediaType?: string;
 }
@@ -91,7 +89,9 @@ export function routeKey(method: string, url: string): string {
 
 export function completeOpenApiDocument(document: Json, routes: ReadonlyMap<string, RouteFacts>): Json {
   const shared = Object.entries(SHARED_SCHEMAS).map(([name, schema]) => [name, toOpenApi30(schema) as Json] as const);
-  const byCanonical = new Map(shared.map(([name, schema]) => [canonical(schema), name]));
+  // Recognised whatever their own description: an error status says what it means there.
+  const shape = ({ description: _description, ...rest }: Json) => canonical(rest);
+  const byCanonical = new Map(shared.map(([name, schema]) => [shape(schema), name]));
   const usedIds = new Set<string>();
   const ref = (kind: 'schemas' | 'headers', name: string) => ({ $ref: `#/components/${kind}/${name}` });
 
@@ -113,8 +113,8 @@ export function completeOpenApiDocument(document: Json, routes: ReadonlyMap<stri
       for (const [status, response] of Object.entries(operation.responses ?? {}) as [string, Json][]) {
         const headers: Json = { 'X-Correlation-Id': ref('headers', 'X-Correlation-Id') };
         if (status === '201') headers.Location = ref('headers', 'Location');
-        if (status === '4XX' && !isPublic) headers['WWW-Authenticate'] = ref('headers', 'WWW-Authenticate');
-        if ((status === '4XX' && facts?.secret) || status === '5XX') headers['Retry-After'] = ref('headers', 'Retry-After');
+        if (status === '401') headers['WWW-Authenticate'] = ref('headers', 'WWW-Authenticate');
+        if (status === '429' || status === '503') headers['Retry-After'] = ref('headers', 'Retry-After');
         const finished: Json = { ...response, headers: { ...(response.headers ?? {}), ...headers } };
         if (status === '200' && facts?.mediaType) {
           finished.content = { [facts.mediaType]: { schema: { type: 'string', format: 'binary' } } };
@@ -126,7 +126,7 @@ export function completeOpenApiDocument(document: Json, routes: ReadonlyMap<stri
   }
 
   const shareAndClean = (schema: Json): Json | undefined => {
-    const name = byCanonical.get(canonical(schema));
+    const name = byCanonical.get(shape(schema));
     if (name) return ref('schemas', name);
     if ('propertyNames' in schema) {
       // OpenAPI 3.0 has no propertyNames: the rule moves into the description.

@@ -37,6 +37,12 @@ export interface RpcRoute<S extends CoreServiceName, M extends UnaryRpc<S>> {
   consumes?: readonly string[];
   /** Success responses by status, for the serializer and the OpenAPI document. */
   responses: Record<number, object>;
+  /**
+   * The refusals (SPEC 9) that the core decides from the state of things on this route: 403 (not
+   * allowed), 404 (missing or not visible), 409 (the state refuses it). The other error statuses
+   * follow from the route itself (errorStatuses).
+   */
+  refuses: readonly Refusal[];
   /** Served without a token (the CRL, the CA certificate, OCSP). */
   public?: boolean;
   /** The media type of a 200 answer that is not JSON. */
@@ -47,6 +53,8 @@ export interface RpcRoute<S extends CoreServiceName, M extends UnaryRpc<S>> {
   request(input: RouteInput): NoInfer<RpcRequest<S, M>>;
   reply(answer: NoInfer<RpcResponse<S, M>>): RestReply;
 }
+
+export type Refusal = 403 | 404 | 409;
 
 /** A route with its types erased, as the table holds it. */
 export interface TableRoute extends Omit<RpcRoute<CoreServiceName, never>, 'rpc' | 'request' | 'reply'> {
@@ -74,13 +82,30 @@ export function registerRpcRoutes(fastify: FastifyInstance, routes: readonly Tab
           ...(route.querystring ? { querystring: route.querystring } : {}),
           ...(route.body ? { body: route.body } : {}),
           ...(route.consumes ? { consumes: [...route.consumes] } : {}),
-          response: { ...route.responses, ...errorResponses },
+          response: { ...route.responses, ...errorResponses(errorStatuses(route)) },
         },
         config: { public: route.public ?? false, secret: route.secret ?? false, operationId: route.rpc, mediaType: route.mediaType },
         handler: (request, reply) => handle(fastify, route, request, reply),
       });
     }
   }
+}
+
+/**
+ * Every error status the route can answer (SPEC 9), so that the API document lists exactly those:
+ * 400 when it reads parameters, a query or a body (Fastify parses a body on any method but GET:
+ * also 413 and 415); 401 unless it is public; its refusals; 429 where CM_RATE_LIMIT counts (key
+ * and PIN calls); and on every route 500 (a bug), 503 (the core unreachable, or shutting down)
+ * and 504 (the core's deadline).
+ */
+export function errorStatuses(route: TableRoute): number[] {
+  const readsBody = route.method !== 'GET';
+  const statuses = new Set<number>([...route.refuses, 500, 503, 504]);
+  if (route.params || route.querystring || readsBody) statuses.add(400);
+  if (!route.public) statuses.add(401);
+  if (readsBody) [413, 415].forEach((s) => statuses.add(s));
+  if (route.secret) statuses.add(429);
+  return [...statuses].sort((a, b) => a - b);
 }
 
 async function handle(fastify: FastifyInstance, route: TableRoute, request: FastifyRequest, reply: FastifyReply) {

@@ -14,7 +14,25 @@ export const errorSchema = {
   required: ['Message', 'Code', 'CorrelationId'],
 } as const;
 
-export const errorResponses = { '4xx': errorSchema, '5xx': errorSchema } as const;
+/** What each error status of SPEC 9 means, for the API document. */
+const ERROR_MEANINGS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT: a malformed GUID, hex, base64, enumeration name or body',
+  401: 'UNAUTHENTICATED: no, bad or expired token',
+  403: 'FORBIDDEN: authenticated but not allowed',
+  404: 'NOT_FOUND: no such object, or not visible to the caller',
+  409: 'Valid input that the current state refuses: INVALID_TRANSITION, REQUEST_ALREADY_BOUND, CARD_IN_USE, CARD_MISMATCH, WRONG_STATE, LIMIT_EXCEEDED',
+  413: 'PAYLOAD_TOO_LARGE: the body is over 64 KiB',
+  415: 'UNSUPPORTED_MEDIA_TYPE: a body of a media type the route does not take',
+  429: 'RATE_LIMITED: too many key and PIN calls (CM_RATE_LIMIT); wait Retry-After seconds',
+  500: 'INTERNAL: a bug, logged with the correlation id',
+  503: 'UNAVAILABLE: the core or its database cannot be reached, or the service is shutting down; safe to retry',
+  504: 'DEADLINE_EXCEEDED: the core did not answer in time',
+};
+
+/** The error body under each of `statuses`, with the status's meaning. */
+export function errorResponses(statuses: readonly number[]): Record<number, object> {
+  return Object.fromEntries(statuses.map((status) => [status, { ...errorSchema, description: ERROR_MEANINGS[status] ?? 'An error' }]));
+}
 
 export const noContentSchema = { type: 'null', description: 'No Content' } as const;
 

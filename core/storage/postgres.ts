@@ -87,6 +87,59 @@ function connectionOn(queryable: pg.Pool | pg.PoolClient, names: StatementNames,
   };
 }
 
+/**
+ * Applies the pending migrations on `client`, each in its own transaction, under the migration
+ * advisory lock: cores (and `cm-admin migrate`) starting at the same moment take turns, the first
+ * migrates and the others find it done. Returns the versions applied and the schema's version.
+ */
+async function migrateOn(client: pg.ClientBase): Promise<{ applied: number[]; version: number }> {
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+  try {
+    await client.query(SCHEMA_MIGRATIONS_TABLE);
+    const done = (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version);
+    const applied: number[] = [];
+    for (const m of pendingMigrations(done)) {
+      await client.query('BEGIN');
+      try {
+        for (const sql of migrationSql(m, 'postgres')) await client.query(sql);
+        await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [m.version, new Date().toISOString()]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      }
+      applied.push(m.version);
+    }
+    return { applied, version: Math.max(0, ...done, ...applied) };
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
+  }
+}
+
+/**
+ * Migrates the database at `url` on a connection of its own, without the pool's statement
+ * timeout: a migration may take long, and so may the wait for another core's.
+ */
+async function migrateAt(url: string, connectTimeoutMs: number): Promise<{ applied: number[]; version: number }> {
+  const client = new pg.Client({ connectionString: url, types: TYPES, connectionTimeoutMillis: connectTimeoutMs });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await migrateOn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** `cm-admin migrate` on PostgreSQL: the cores' migration path; an unreachable database is UNAVAILABLE. */
+export async function migratePostgresDatabase(url: string): Promise<{ applied: number[]; version: number }> {
+  try {
+    return await migrateAt(url, CONNECT_TIMEOUT_MS);
+  } catch (err) {
+    throw isUnreachable(err) ? unavailable(err) : err;
+  }
+}
+
 export interface PostgresStoreOptions {
   /** Connections in the pool. */
   poolSize?: number;
@@ -148,30 +201,7 @@ export class PostgresStore implements Store {
   }
 
   private async migrate(): Promise<void> {
-    // A connection of its own, without the pool's statement timeout: a migration may take long,
-    // and so may the wait for another core's.
-    const client = new pg.Client({ connectionString: this.url, types: TYPES, connectionTimeoutMillis: this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS });
-    client.on('error', () => {});
-    await client.connect();
-    try {
-      // Cores starting at the same moment: the first migrates, the others wait, then find it done.
-      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-      await client.query(SCHEMA_MIGRATIONS_TABLE);
-      const applied = (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version);
-      for (const m of pendingMigrations(applied)) {
-        await client.query('BEGIN');
-        try {
-          for (const sql of migrationSql(m, 'postgres')) await client.query(sql);
-          await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [m.version, new Date().toISOString()]);
-          await client.query('COMMIT');
-        } catch (err) {
-          await client.query('ROLLBACK');
-          throw err;
-        }
-      }
-    } finally {
-      await client.end().catch(() => {});
-    }
+    await migrateAt(this.url, this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
   }
 
   /** Seals the default admin keys of template bodies written before they were sealed (issue 9); idempotent. */

@@ -21,7 +21,6 @@ export default sharedPlugin<OpenApiOptions>('openapi', async (fastify, options) 
       routes.set(routeKey(method, route.url), {
         operationId: config.operationId ?? '',
         public: config.public ?? false,
-        secret: config.secret ?? false,
         mediaType: config.mediaType,
       });
     }

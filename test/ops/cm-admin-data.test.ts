@@ -10,6 +10,9 @@ import { jwtVerify } from 'jose';
 import t from 'tap';
 import { TokenVerifier } from '../../core/auth/token.js';
 import { run } from '../support/process.js';
+import { startPostgres } from '../support/postgres.js';
+import pg from 'pg';
+import { createServer } from 'node:net';
 
 const KEY1 = '11'.repeat(32);
 const KEY2 = 'a5'.repeat(32);
@@ -115,4 +118,39 @@ t.test('backup: consistent while the service writes, with the key ring and CA be
   t.notOk(existsSync(join(dir, 'x.sqlite')), 'a refused backup writes nothing');
   service.child.kill('SIGTERM');
   t.equal(await service.exited, 0);
+});
+
+t.test('PostgreSQL: migrate takes the cores\' migration lock (two at once apply each version once); backup names pg_dump and exits 2', async (t) => {
+  const cluster = await startPostgres();
+  t.teardown(() => cluster.close());
+  const url = await cluster.createDatabase();
+  const env = { CM_DATABASE: url, CM_JWT_SECRET: SECRET, CM_MASTER_KEYS: `1:${KEY1}` };
+  const both = await Promise.all([cmAdmin(['migrate'], env), cmAdmin(['migrate'], env)]);
+  for (const r of both) t.equal(r.code, 0, r.stderr);
+  const applied = both.flatMap((r) => /^applied migration\(s\) ([\d, ]+);/.exec(r.stdout)?.[1]?.split(', ').map(Number) ?? []);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const versions = (await client.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r) => r.version);
+  t.ok((await client.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'smartcards'")).rowCount, 'the tables exist');
+  await client.end();
+  t.same([...applied].sort((a, b) => a - b), versions, 'every version applied by exactly one of the two');
+  t.ok(both.some((r) => r.stdout === `nothing to apply; the schema is at version ${Math.max(...versions)}\n`), 'the other found it done');
+
+  // pg_dump with the options backup names: a consistent dump that pg_restore reads.
+  const backup = await cmAdmin(['backup', join(folder(), 'cm.backup')], env);
+  refused(t, backup, /^cm-admin: with PostgreSQL, back up with pg_dump: pg_dump --format=custom --file=<file> --dbname="\$CM_DATABASE"/, 'backup on PostgreSQL');
+  const dump = join(folder(), 'cm.dump');
+  execFileSync('pg_dump', ['--format=custom', `--file=${dump}`, `--dbname=${url}`]);
+  t.match(execFileSync('pg_restore', ['--list', dump], { encoding: 'utf8' }), /TABLE public smartcards/, 'pg_restore reads the dump');
+
+  refused(t, await cmAdmin(['token', '--sub', '8d3b9c2e-1111-4222-8333-444455556666'], { CM_DATABASE: url }), /^cm-admin: set CM_JWT_SECRET: with PostgreSQL nothing is generated/, 'no generated secret with PostgreSQL');
+
+  // A database that cannot be reached: one line, exit 2, no password in it.
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as { port: number }).port;
+  await new Promise((resolve) => closed.close(resolve));
+  const down = await cmAdmin(['migrate'], { ...env, CM_DATABASE: `postgres://app:pw-never-shown@127.0.0.1:${port}/cm` });
+  refused(t, down, new RegExp(`^cm-admin: cannot reach the PostgreSQL database 127.0.0.1:${port}/cm \\(CM_DATABASE\\)`), 'an unreachable database');
+  t.notMatch(down.stderr, /pw-never-shown/, 'the password is not shown');
 });

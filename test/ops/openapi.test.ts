@@ -2,7 +2,10 @@
 // accepts it; every operation is named (the gRPC method where there is one); shared schemas are
 // components referenced from the operations (the error body once); the response headers are
 // documented; public routes say `security: []`; the CRL and the CA certificate have their real
-// media types; and no operation lists a success status it never returns.
+// media types; and each operation lists exactly the statuses it can return (SPEC 9): the
+// document's lists for a few routes, and every route probed with the refusals any client can
+// provoke (no token, a malformed id, an unknown id, an empty or non-JSON body) answering one of
+// the statuses its operation lists.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -10,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import t from 'tap';
 import { startStack } from '../support/stack.js';
+import { USERS } from '../support/fixtures.js';
 
 const require = createRequire(import.meta.url);
 const SWAGGER_CLI = join(dirname(require.resolve('@apidevtools/swagger-cli/package.json')), 'bin', 'swagger-cli.js');
@@ -49,7 +53,7 @@ t.test('/openapi.json: valid, named, shared, with headers, security and media ty
   for (const name of ['Error', 'Smartcard', 'Request', 'ProfileTemplate', 'WorkflowPolicy', 'AuditRecord']) {
     t.ok(text.includes(`"#/components/schemas/${name}"`), `${name} is referenced`);
   }
-  t.same(find('get', `${api}/smartcards/{id}`).responses['4XX'].content['application/json'].schema, { $ref: '#/components/schemas/Error' });
+  t.same(find('get', `${api}/smartcards/{id}`).responses['404'].content['application/json'].schema, { $ref: '#/components/schemas/Error' });
 
   // Headers.
   for (const { path, method, op } of operations) {
@@ -58,10 +62,10 @@ t.test('/openapi.json: valid, named, shared, with headers, security and media ty
     }
   }
   t.ok(find('post', `${api}/requests`).responses['201'].headers.Location, 'Location on 201');
-  t.ok(find('get', `${api}/requests/{id}`).responses['4XX'].headers['WWW-Authenticate'], 'WWW-Authenticate on errors of a route with a token');
-  t.ok(find('get', `${api}/requests/{reqid}/smartcards/{scid}/diversifiedkey`).responses['4XX'].headers['Retry-After'], 'Retry-After on a rate-limited route');
-  t.ok(find('get', `${api}/requests/{id}`).responses['5XX'].headers['Retry-After'], 'Retry-After on 503');
-  t.notOk(find('get', `${api}/requests/{id}`).responses['4XX'].headers['Retry-After'], 'no Retry-After where no limit applies');
+  t.ok(find('get', `${api}/requests/{id}`).responses['401'].headers['WWW-Authenticate'], 'WWW-Authenticate on 401');
+  t.notOk(find('get', `${api}/requests/{id}`).responses['404'].headers['WWW-Authenticate'], 'WWW-Authenticate on 401 only');
+  t.ok(find('get', `${api}/requests/{reqid}/smartcards/{scid}/diversifiedkey`).responses['429'].headers['Retry-After'], 'Retry-After on 429');
+  t.ok(find('get', `${api}/requests/{id}`).responses['503'].headers['Retry-After'], 'Retry-After on 503');
   t.same(Object.keys(document.components.headers).sort(), ['Location', 'Retry-After', 'WWW-Authenticate', 'X-Correlation-Id']);
 
   // Security.
@@ -72,11 +76,47 @@ t.test('/openapi.json: valid, named, shared, with headers, security and media ty
   t.same(Object.keys(find('get', '/crl').responses['200'].content), ['application/pkix-crl']);
   t.same(Object.keys(find('get', '/ca.crt').responses['200'].content), ['application/pkix-cert']);
 
-  // Statuses: creating a template or a request always makes a new one (201, never 204).
-  t.same(Object.keys(find('post', `${api}/profiletemplates`).responses).sort(), ['201', '4XX', '5XX']);
-  t.same(Object.keys(find('post', `${api}/requests`).responses).sort(), ['201', '4XX', '5XX']);
-  t.ok(find('post', `${api}/smartcards`).responses['204'], 'binding the same card again is a 204');
+  // Statuses (SPEC 9): exactly those each route can answer. Creating a template or a request always
+  // makes a new one (201, never 204); only key and PIN calls are rate-limited (429); public routes
+  // have no 401; routes without input no 400; only routes with a body 413 and 415.
+  const statuses = (method: string, path: string) => Object.keys(find(method, path).responses).map(Number);
+  t.same(statuses('post', `${api}/profiletemplates`), [201, 400, 401, 403, 413, 415, 500, 503, 504]);
+  t.same(statuses('post', `${api}/requests`), [201, 400, 401, 403, 404, 409, 413, 415, 500, 503, 504]);
+  t.same(statuses('post', `${api}/smartcards`), [201, 204, 400, 401, 403, 404, 409, 413, 415, 500, 503, 504]);
+  t.same(statuses('get', `${api}/requests/{reqid}/smartcards/{scid}/diversifiedkey`), [200, 400, 401, 403, 404, 409, 429, 500, 503, 504]);
+  t.same(statuses('get', `${api}/smartcards/{id}`), [200, 400, 401, 404, 500, 503, 504]);
+  t.same(statuses('get', `${api}/certificates`), [200, 401, 500, 503, 504]);
+  t.same(statuses('get', `${api}/audit`), [200, 400, 401, 403, 500, 503, 504]);
+  t.same(statuses('get', '/crl'), [200, 500, 503, 504]);
+  t.same(statuses('get', '/readyz'), [200, 500, 503]);
+  t.same(statuses('get', '/healthz'), [200, 503]);
+  t.match(find('get', `${api}/smartcards/{id}`).responses['404'].description, /^NOT_FOUND: /, 'each error status says what it means');
   t.notMatch(text, /propertyNames/, 'no keyword OpenAPI 3.0 lacks');
+});
+
+t.test('every route answers the refusals a client can provoke with a status its operation lists', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const document = await (await fetch(`${stack.url}/openapi.json`)).json();
+  const user = await stack.as(USERS.user);
+  const unknown = 'c0ffee00-0000-4000-8000-000000000000';
+  let probes = 0;
+  for (const [path, item] of Object.entries(document.paths) as [string, any][]) {
+    for (const [method, op] of Object.entries(item) as [string, any][]) {
+      const listed = Object.keys(op.responses).map(Number);
+      const probe = async (what: string, fill: string, options: Parameters<typeof stack.http>[2]) => {
+        const answer = await stack.http(method.toUpperCase(), path.replace(/\{[^}]+\}/g, fill), options);
+        probes++;
+        if (!listed.includes(answer.status)) t.fail(`${method} ${path} ${what}: ${answer.status} is not among ${listed.join(', ')}`);
+      };
+      const body = method === 'get' ? {} : { body: {} };
+      await probe('without a token', unknown, body);
+      await probe('with a malformed id', 'not-a-guid', { token: user, ...body });
+      await probe('with an unknown id', unknown, { token: user, ...body });
+      if (method !== 'get') await probe('with a body that is not JSON', unknown, { token: user, rawBody: 'x', headers: { 'content-type': 'text/plain' } });
+    }
+  }
+  t.ok(probes > 80, `${probes} probes, each answered with a listed status`);
 });
 
 t.test('swagger-cli is a real check: it rejects a broken document', async (t) => {

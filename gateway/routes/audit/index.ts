@@ -13,6 +13,7 @@ export const auditRoutes = [
     tags: ['audit'],
     service: 'AuditService',
     rpc: 'ListAuditRecords',
+    refuses: [403],
     querystring: auditQuery,
     responses: { 200: arrayOf(auditRecordSchema) },
     request: ({ query }) => ({

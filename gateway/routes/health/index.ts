@@ -9,13 +9,14 @@ const statusSchema = { type: 'object', properties: { Status: { type: 'string' } 
 export default async function health(fastify: FastifyInstance): Promise<void> {
   fastify.get(
     '/healthz',
-    { schema: { summary: 'The gateway is alive', tags: ['health'], response: { 200: statusSchema } }, config: { public: true, operationId: 'GetLiveness' } },
+    // 503 only while the gateway shuts down (plugins/drain.ts).
+    { schema: { summary: 'The gateway is alive', tags: ['health'], response: { 200: statusSchema, ...errorResponses([503]) } }, config: { public: true, operationId: 'GetLiveness' } },
     async () => ({ Status: 'Alive' }),
   );
   fastify.get(
     '/readyz',
     {
-      schema: { summary: 'The core service is reachable and serving', tags: ['health'], response: { 200: statusSchema, ...errorResponses } },
+      schema: { summary: 'The core service is reachable and serving', tags: ['health'], response: { 200: statusSchema, ...errorResponses([500, 503]) } },
       config: { public: true, operationId: 'GetReadiness' },
     },
     async (request) => {

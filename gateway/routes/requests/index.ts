@@ -25,6 +25,7 @@ export const requestRoutes = [
     tags,
     service: 'RequestService',
     rpc: 'CreateRequest',
+    refuses: [403, 404, 409],
     body: createBody,
     responses: { 201: uriSchema },
     request: ({ body }) => ({
@@ -45,6 +46,7 @@ export const requestRoutes = [
     tags,
     service: 'RequestService',
     rpc: 'GetRequest',
+    refuses: [404],
     params: requestParams,
     responses: { 200: requestSchema },
     request: ({ params }) => ({ uuid: read(guid, params.id, 'id') }),
@@ -57,6 +59,7 @@ export const requestRoutes = [
     tags,
     service: 'RequestService',
     rpc: 'ListRequests',
+    refuses: [],
     querystring: listQuery,
     responses: { 200: arrayOf(requestSchema) },
     request: ({ query }) => ({
@@ -72,6 +75,7 @@ export const requestRoutes = [
     tags,
     service: 'RequestService',
     rpc: 'UpdateRequestStatus',
+    refuses: [403, 404, 409],
     params: requestParams,
     body: updateBody,
     responses: { 200: requestSchema },
