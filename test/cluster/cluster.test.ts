@@ -213,6 +213,31 @@ t.test('the database stopped and started under load: 503s while down, no 500, se
   t.ok([...seen.keys()].every((s) => s === 200 || s === 201 || s === 503), 'only successes and 503s');
 });
 
+t.test('the database frozen (connections open, nothing answered): 503 within the deadline, /readyz 503, served again', async (t) => {
+  const write = (i: number) => via(i)('POST', `${BASE}/requests`, { token: agent, body: { profiletemplateuuid: plain, type: 'Enroll', target: randomUUID() } });
+  t.equal((await write(0)).status, 201, 'served before');
+  cluster.freeze();
+  try {
+    // The gateway's deadline is 10 s: a hang would answer 504 DEADLINE_EXCEEDED.
+    const during = await Promise.all([write(0), write(1), via(1)('GET', `${BASE}/profiletemplates/${plain}`, { token: admin })]);
+    t.same(during.map((a) => [a.status, a.body?.Code]), Array(3).fill([503, 'UNAVAILABLE']), 'writes and a read: 503 UNAVAILABLE');
+    let ready = 0;
+    for (let i = 0; i < 40 && ready !== 503; i++) {
+      ready = (await via(i)('GET', '/readyz')).status;
+      if (ready !== 503) await new Promise((r) => setTimeout(r, 250));
+    }
+    t.equal(ready, 503, '/readyz: 503 while it does not answer');
+  } finally {
+    cluster.thaw();
+  }
+  let served = 0;
+  for (let i = 0; i < 40 && served !== 201; i++) {
+    served = (await write(i)).status;
+    if (served !== 201) await new Promise((r) => setTimeout(r, 250));
+  }
+  t.equal(served, 201, 'served again without a restart');
+});
+
 t.test('a core killed with -9 under write load: the other serves, every acknowledged bind and its audit row are there', async (t) => {
   const requests = await Promise.all(Array.from({ length: 40 }, (_, i) => newRequest(i)));
   const acknowledged: string[] = [];
