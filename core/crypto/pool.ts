@@ -17,7 +17,7 @@ import {
   type TaskKind,
   type TaskValues,
 } from '../../workers/tasks.js';
-import type { TokenConfig } from '../../workers/crypto/pkcs11-token.js';
+import { tokenSessionEpoch, type TokenConfig } from '../../workers/crypto/pkcs11-token.js';
 import type { CryptoWorkerData } from '../../workers/crypto/thread-token.js';
 import { CmError, ERROR_CODES, type ErrorCode } from '../errors.js';
 
@@ -110,7 +110,7 @@ export class CryptoPool {
         filename: WORKER_FILE,
         minThreads: options.threads,
         maxThreads: options.threads,
-        workerData: { pkcs11: options.pkcs11 } satisfies CryptoWorkerData,
+        workerData: { pkcs11: options.pkcs11, tokenSessionEpoch: tokenSessionEpoch() } satisfies CryptoWorkerData,
       });
     }
   }

@@ -109,6 +109,24 @@ t.test('a lost session answers UNAVAILABLE once, and the next call opens a new o
   t.equal(ring.keyCheckValue(1).toString('hex'), fileRing.keyCheckValue(1).toString('hex'));
 });
 
+t.test('after all sessions are lost, a thread that has not noticed yet never shares the session another one reopened', async (t) => {
+  // Two sessions of this process, as two threads have. Once both are gone, the first one to
+  // notice logs in afresh and may get the other's old handle number back (SoftHSM2 reuses them);
+  // the other must then open a session of its own, not use that handle: closing the first one
+  // afterwards leaves the second working.
+  const first = Pkcs11Token.open(tokenConfig);
+  const second = Pkcs11Token.open(tokenConfig);
+  t.teardown(() => second.close());
+  const expected = first.hmacSha256('cm-master-v1', Buffer.from('m')).toString('hex');
+  t.equal(second.hmacSha256('cm-master-v1', Buffer.from('m')).toString('hex'), expected);
+  first.closeAllSessions();
+  t.throws(() => first.hmacSha256('cm-master-v1', Buffer.from('m')), { code: 'UNAVAILABLE' });
+  t.equal(first.hmacSha256('cm-master-v1', Buffer.from('m')).toString('hex'), expected, 'the first reopened');
+  t.equal(second.hmacSha256('cm-master-v1', Buffer.from('m')).toString('hex'), expected, 'the second answers at once, with a session of its own');
+  first.close();
+  t.equal(second.hmacSha256('cm-master-v1', Buffer.from('m')).toString('hex'), expected, 'closing the first leaves the second its session');
+});
+
 for (const mode of ['pool', 'inline'] as const) {
   t.test(`pool jobs naming a token key give the vectors (${mode} mode)`, async (t) => {
     const token = Pkcs11Token.open(tokenConfig);

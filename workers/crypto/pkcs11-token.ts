@@ -7,6 +7,15 @@
 // A session lost at run time (closed, logged out, token removed) fails the call with
 // UNAVAILABLE and is dropped; the next call opens and logs in a new one by itself.
 //
+// Sessions are lost together: the login state belongs to the application, not to a session, so a
+// login that succeeds outright (rather than CKR_USER_ALREADY_LOGGED_IN) proves that no session of
+// this process was still logged in, and every handle opened before it is stale. A library may
+// hand a stale handle's number to the next session it opens (SoftHSM2 does), and a thread still
+// holding it would then share another thread's session unknowingly. So such a login bumps a
+// counter shared by all the threads (the session epoch), and a thread whose session is older than
+// the counter forgets that handle, without closing it (the number may be another thread's now),
+// and opens a session of its own before its next operation.
+//
 // pkcs11js is an optional dependency (it compiles from source): it is loaded only when a token is
 // configured, and its types are declared here so that the build needs no copy of it.
 import { createRequire } from 'node:module';
@@ -127,11 +136,27 @@ function pkcs11js(): Pkcs11Module {
 
 export type SignatureMechanism = 'RSA-SHA256' | 'ECDSA';
 
+// The session epoch, one per process: the main thread's, handed to the pool threads with their
+// workerData (a SharedArrayBuffer is shared, not copied).
+let sessionEpoch: Int32Array = new Int32Array(new SharedArrayBuffer(4));
+
+/** This process's session epoch, for the threads the main thread starts. */
+export function tokenSessionEpoch(): Int32Array {
+  return sessionEpoch;
+}
+
+/** In a thread the main thread started: use the process's epoch instead of a thread-local one. */
+export function shareTokenSessionEpoch(shared: Int32Array): void {
+  sessionEpoch = shared;
+}
+
 export class Pkcs11Token {
   readonly #config: TokenConfig;
   readonly #lib: Pkcs11Library;
   readonly #slot: Handle;
   #session: Handle | undefined;
+  // The session epoch when #session was opened.
+  #epoch = 0;
   // Object handles are valid for the session that found them: cleared with it.
   readonly #handles = new Map<string, Handle>();
 
@@ -171,6 +196,8 @@ export class Pkcs11Token {
     const session = this.#lib.C_OpenSession(this.#slot, CKF_SERIAL_SESSION | CKF_RW_SESSION);
     try {
       this.#lib.C_Login(session, CKU_USER, this.#config.pin);
+      // Logged in afresh: whatever sessions this process had are gone (see the top of the file).
+      this.#epoch = Atomics.add(sessionEpoch, 0, 1) + 1;
     } catch (err) {
       const code = pkcs11Code(err);
       if (code !== CKR_USER_ALREADY_LOGGED_IN) {
@@ -180,6 +207,7 @@ export class Pkcs11Token {
         }
         throw new TokenError('TOKEN_LOGIN_FAILED', `cannot log in to token "${this.#config.tokenLabel}"`, { cause: err });
       }
+      this.#epoch = Atomics.load(sessionEpoch, 0);
     }
     this.#session = session;
     return session;
@@ -190,6 +218,7 @@ export class Pkcs11Token {
    * token that cannot be reopened) answers UNAVAILABLE and is dropped for the next call to redo.
    */
   #withSession<T>(op: (session: Handle) => T): T {
+    if (this.#session && this.#epoch !== Atomics.load(sessionEpoch, 0)) this.#forgetSession();
     let session: Handle;
     try {
       session = this.#session ?? this.#openSession();
@@ -207,10 +236,15 @@ export class Pkcs11Token {
     }
   }
 
-  #dropSession(): void {
+  #forgetSession(): Handle | undefined {
     const session = this.#session;
     this.#session = undefined;
     this.#handles.clear();
+    return session;
+  }
+
+  #dropSession(): void {
+    const session = this.#forgetSession();
     if (session) {
       try {
         this.#lib.C_CloseSession(session);

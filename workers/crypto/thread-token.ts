@@ -4,11 +4,13 @@
 // synchronous call at a time.
 import { workerData } from 'piscina';
 import { CryptoError } from './admin-key.js';
-import { Pkcs11Token, type TokenConfig } from './pkcs11-token.js';
+import { Pkcs11Token, shareTokenSessionEpoch, type TokenConfig } from './pkcs11-token.js';
 
 /** What a pool thread is given: the token's settings, when keys are on a token. */
 export interface CryptoWorkerData {
   pkcs11?: TokenConfig;
+  /** The main thread's session epoch (see pkcs11-token.ts). */
+  tokenSessionEpoch?: Int32Array;
 }
 
 let token: Pkcs11Token | undefined;
@@ -19,8 +21,10 @@ export function useThreadToken(opened: Pkcs11Token): void {
 
 export function threadToken(): Pkcs11Token {
   if (token) return token;
-  const config = (workerData as CryptoWorkerData | undefined)?.pkcs11;
+  const data = workerData as CryptoWorkerData | undefined;
+  const config = data?.pkcs11;
   if (!config) throw new CryptoError('INTERNAL', 'a job names a token key but no token is configured');
+  if (data.tokenSessionEpoch) shareTokenSessionEpoch(data.tokenSessionEpoch);
   try {
     token = Pkcs11Token.open(config);
   } catch (err) {
