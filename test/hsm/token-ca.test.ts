@@ -1,6 +1,6 @@
 // SPEC 13: the CA key on the token (CM_CA_KEY=pkcs11:object=<label>). Certificates and CRLs are
 // signed on the token, RSA PKCS#1 v1.5 SHA-256 and ECDSA P-256 (hash here, CKM_ECDSA, r||s to
-// DER), and OpenSSL verifies them with the CA certificate.
+// DER), and OpenSSL verifies them with the CA certificate; so are OCSP answers.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -14,6 +14,7 @@ import { useThreadToken } from '../../workers/crypto/thread-token.js';
 import { MASTER_KEY_V1 } from '../support/core-harness.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
 import { idOf, q } from '../support/api.js';
+import { OcspClient } from '../support/ocsp.js';
 import { certificatesFromPkcs7, SimulatedSmartcard } from '../support/simcard.js';
 import { importMasterKeys, softHsm, SOFTHSM_MODULE } from '../support/softhsm.js';
 import { BASE, startStack } from '../support/stack.js';
@@ -104,9 +105,16 @@ for (const [name, ca, label] of [['RSA', rsa, 'cm-ca-rsa'], ['ECDSA P-256', ec, 
     const issued = await s.http('POST', `${BASE}/requests/${requestId}/certificatedata`, { token: user, body: { certificaterequests: csrs } });
     t.equal(issued.status, 200);
     const caCert = new X509Certificate(ca.certPem);
-    issued.body.forEach((cert: { Pkcs7: string }, slot: number) => {
-      const [leafDer] = certificatesFromPkcs7(cert.Pkcs7);
-      const leaf = new X509Certificate(leafDer!);
+    const leaves = issued.body.map((cert: { Pkcs7: string }) => {
+      // The bundle is a DER SET OF (the CA and the card's certificate in byte order): the leaf is
+      // the one that is not the CA.
+      const certs = certificatesFromPkcs7(cert.Pkcs7).map((der) => new X509Certificate(der));
+      const others = certs.filter((c) => c.fingerprint256 !== caCert.fingerprint256);
+      t.equal(others.length, 1, 'the bundle holds the CA and one certificate');
+      return others[0]!;
+    });
+    leaves.forEach((leaf: X509Certificate, slot: number) => {
+      t.notOk(leaf.ca, 'a card certificate, not the CA');
       t.ok(leaf.verify(caCert.publicKey), 'node verifies the certificate with the CA certificate');
       t.equal(leaf.issuer, caCert.subject);
       const leafPath = join(hsm.dir, `${label}-leaf-${slot}.pem`);
@@ -120,6 +128,13 @@ for (const [name, ca, label] of [['RSA', rsa, 'cm-ca-rsa'], ['ECDSA P-256', ec, 
     writeFileSync(crlPath, crl.raw);
     execFileSync('openssl', ['crl', '-inform', 'DER', '-in', crlPath, '-CAfile', ca.certPath, '-noout'], { stdio: ['ignore', 'pipe', 'pipe'] });
     t.pass('openssl verifies the CRL the service signed on the token');
+
+    // OCSP answers are signed on the token too: openssl ocsp checks the signature with the CA.
+    const ocsp = new OcspClient(s.url, ca.certPem);
+    t.teardown(() => ocsp.close());
+    const answer = await ocsp.post(leaves[0].toString());
+    t.match(answer, { status: 'revoked', reason: 'certificateHold' }, 'on hold until the request completes');
+    t.ok(answer.verified, 'openssl verifies the OCSP answer signed on the token');
   });
 }
 
