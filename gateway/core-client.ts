@@ -55,7 +55,8 @@ export interface CallContext {
   correlationId: string;
   /**
    * Whether a call answered UNAVAILABLE is made once more within what is left of its deadline;
-   * round robin picks the next core for it (GETs, SPEC 12).
+   * round robin picks the next core for it (GETs, SPEC 12). A retry that runs out of time
+   * answers the first UNAVAILABLE.
    */
   retryUnavailable?: boolean;
 }
@@ -216,7 +217,13 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
       } catch (error) {
         const left = deadlineMs - (Date.now() - started);
         if (!context.retryUnavailable || (error as grpc.ServiceError).code !== grpc.status.UNAVAILABLE || left <= 0) throw error;
-        return (await invoke(invoker, request, context, left)) as never;
+        try {
+          return (await invoke(invoker, request, context, left)) as never;
+        } catch (second) {
+          // The retry only had what was left of the deadline: running out of it says nothing
+          // new, so the caller hears the first answer (503, worth retrying), not a 504.
+          throw (second as grpc.ServiceError).code === grpc.status.DEADLINE_EXCEEDED ? error : second;
+        }
       }
     },
     async checkHealth(context, timeoutMs = HEALTH_DEADLINE_MS) {

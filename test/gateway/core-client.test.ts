@@ -34,6 +34,22 @@ t.test('a core slower than the deadline: 504 DEADLINE_EXCEEDED', async (t) => {
   t.match(response.json, { Code: 'DEADLINE_EXCEEDED', Message: /did not answer in time/ });
 });
 
+t.test('a GET answered UNAVAILABLE is made once more; a retry that runs out of time answers the first 503, not 504', async (t) => {
+  const gateway = await startTestGateway({ coreDeadlineMs: 300 });
+  t.teardown(() => gateway.close());
+  let calls = 0;
+  const unavailable = { error: { code: grpc.status.UNAVAILABLE, details: 'the database is unreachable', cmCode: 'UNAVAILABLE' } };
+  // First the retry succeeds, then it is slower than what is left of the deadline.
+  gateway.core.answer('GetSmartcard', () => (++calls % 2 === 1 ? unavailable : { reply: { uuid: SMARTCARD }, delayMs: calls > 2 ? 1_000 : 0 }));
+  const retried = await call(gateway, `${BASE}/smartcards/${SMARTCARD}`);
+  t.equal(retried.status, 200, 'the second attempt answered');
+  t.equal(calls, 2);
+  const late = await call(gateway, `${BASE}/smartcards/${SMARTCARD}`);
+  t.equal(calls, 4, 'made once more');
+  t.equal(late.status, 503);
+  t.match(late.json, { Code: 'UNAVAILABLE' });
+});
+
 t.test('mutual TLS: the core channel and the HTTPS listener', async (t) => {
   const pki = createTestPki();
   const serverCredentials = grpc.ServerCredentials.createSsl(
