@@ -36,9 +36,16 @@ const MAX_ATTEMPTS = 10;
 const MAX_BACKOFF_MS = 128;
 
 const CONNECT_TIMEOUT_MS = 3000;
+const QUERY_TIMEOUT_MS = 5000;
+// A unit's statements follow one another within milliseconds; far longer means its core is gone.
+const IDLE_IN_TRANSACTION_MS = 10_000;
 
-/** SQLSTATEs and socket errors that mean the database cannot be reached. */
-const UNREACHABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
+/**
+ * SQLSTATEs and socket errors that mean the database cannot be reached, or gave up on us: a
+ * statement cancelled by the server's statement_timeout (57014) and a session it ended for
+ * idling in a transaction (25P03) are UNAVAILABLE too.
+ */
+const UNREACHABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006', '57014', '25P03']);
 const UNREACHABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const UNREACHABLE_MESSAGES =
   /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Connection ended|Query read timeout/i;
@@ -148,8 +155,17 @@ export interface PostgresStoreOptions {
   /**
    * How long one statement may go unanswered before its call answers UNAVAILABLE and its
    * connection is dropped (a server that froze, or a network that drops packets, closes nothing).
+   * The server is given the same limit (statement_timeout), so that a statement the core gave up
+   * on, such as one waiting for a lock, does not go on waiting, and holding what its transaction
+   * locked, for a connection nobody reads any more.
    */
   queryTimeoutMs?: number;
+  /**
+   * How long the server lets a transaction of ours sit idle before it ends the session and
+   * releases its locks (idle_in_transaction_session_timeout): a core that froze, or lost its
+   * network, in the middle of a unit does not block the other cores for longer.
+   */
+  idleInTransactionMs?: number;
   /** Hears of commits, failures and retries (metrics). */
   observer?: StoreObserver;
 }
@@ -175,7 +191,9 @@ export class PostgresStore implements Store {
       keepAlive: true,
       // Within the gateways' 10 s deadline, with room for the answer: a call that meets a frozen
       // database answers 503 UNAVAILABLE, not 504; and the readiness ping says false.
-      query_timeout: options.queryTimeoutMs ?? 5000,
+      query_timeout: options.queryTimeoutMs ?? QUERY_TIMEOUT_MS,
+      statement_timeout: options.queryTimeoutMs ?? QUERY_TIMEOUT_MS,
+      idle_in_transaction_session_timeout: options.idleInTransactionMs ?? IDLE_IN_TRANSACTION_MS,
       types: TYPES,
     });
     // An idle connection that the server drops (a restart, a failover) must not crash the core:

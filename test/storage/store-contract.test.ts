@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CmError } from '../../core/errors.js';
 import { throwawayVault } from '../../core/crypto/pin-vault.js';
 import { PostgresStore } from '../../core/storage/postgres.js';
@@ -557,6 +558,57 @@ t.test('postgres: a database that stops answering (frozen, its connections open)
   }
   t.equal(await store.ping(), true, 'ping: true once it answers again');
   t.equal((await store.read.requests.get(r.uuid))?.status, 3, 'served again; the unit that got UNAVAILABLE left nothing');
+});
+
+t.test('postgres: a statement the core gave up on stops waiting in the server; a stalled transaction does not keep its locks', async (t) => {
+  cluster ??= await startPostgres();
+  const url = await cluster.createDatabase();
+  const store = await PostgresStore.open(url, vault, { queryTimeoutMs: 400, idleInTransactionMs: 700 });
+  t.teardown(() => store.close());
+  const r = request();
+  await store.transaction((tx) => tx.requests.insert(r));
+  // Another core's transaction, as a plain client, without timeouts of its own.
+  const other = new pg.Client({ connectionString: url });
+  await other.connect();
+  t.teardown(() => other.end());
+  const waitingForLocks = async () =>
+    Number((await other.query("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).rows[0].n);
+
+  await other.query('BEGIN');
+  await other.query('SELECT 1 FROM requests WHERE uuid = $1 FOR UPDATE', [r.uuid]);
+  await t.rejects(store.transaction((tx) => tx.requests.lock(r.uuid)), { code: 'UNAVAILABLE' }, 'a unit kept waiting for a lock: UNAVAILABLE');
+  let waiting = await waitingForLocks();
+  for (let i = 0; i < 20 && waiting > 0; i++) {
+    await sleep(100);
+    waiting = await waitingForLocks();
+  }
+  t.equal(waiting, 0, 'its statement does not go on waiting in the server (statement_timeout)');
+  await other.query('ROLLBACK');
+
+  // A unit whose core stalls while it holds a row lock: the server ends its session, the lock is
+  // free for the others, and the stalled unit learns it was cut off (UNAVAILABLE, nothing kept).
+  let resume!: () => void;
+  const stalled = new Promise<void>((resolve) => (resume = resolve));
+  let locked!: () => void;
+  const hasLock = new Promise<void>((resolve) => (locked = resolve));
+  const stuck = store.transaction(async (tx) => {
+    await tx.requests.lock(r.uuid);
+    await tx.requests.patch(r.uuid, { status: 4 });
+    locked();
+    await stalled;
+    await tx.requests.get(r.uuid);
+  });
+  await hasLock;
+  const started = Date.now();
+  await other.query('BEGIN');
+  await other.query('SELECT 1 FROM requests WHERE uuid = $1 FOR UPDATE', [r.uuid]);
+  const waited = Date.now() - started;
+  await other.query('ROLLBACK');
+  t.ok(waited < 5_000, `the lock was released by the server (${waited} ms)`);
+  resume();
+  await t.rejects(stuck, { code: 'UNAVAILABLE' }, 'the stalled unit: UNAVAILABLE');
+  t.equal((await store.read.requests.get(r.uuid))?.status, 3, 'nothing of it kept');
+  t.equal((await store.transaction((tx) => tx.requests.get(r.uuid)))?.uuid, r.uuid, 'the store serves on');
 });
 
 t.test('postgres: a unit that keeps losing deadlocks or serialization conflicts is retried, then answered UNAVAILABLE', async (t) => {
