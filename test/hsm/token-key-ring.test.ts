@@ -109,11 +109,11 @@ t.test('a lost session answers UNAVAILABLE once, and the next call opens a new o
   t.equal(ring.keyCheckValue(1).toString('hex'), fileRing.keyCheckValue(1).toString('hex'));
 });
 
-t.test('after all sessions are lost, a thread that has not noticed yet never shares the session another one reopened', async (t) => {
+t.test('after all sessions are lost, a thread that has not noticed yet reopens its own at once, never sharing another one\'s', async (t) => {
   // Two sessions of this process, as two threads have. Once both are gone, the first one to
-  // notice logs in afresh and may get the other's old handle number back (SoftHSM2 reuses them);
-  // the other must then open a session of its own, not use that handle: closing the first one
-  // afterwards leaves the second working.
+  // notice logs in afresh; the other then opens a session of its own before its next call (no
+  // second failure), never keeping its old handle, whose number a library may have given to the
+  // first one's new session: closing the first one afterwards leaves the second working.
   const first = Pkcs11Token.open(tokenConfig);
   const second = Pkcs11Token.open(tokenConfig);
   t.teardown(() => second.close());

@@ -9,12 +9,12 @@
 //
 // Sessions are lost together: the login state belongs to the application, not to a session, so a
 // login that succeeds outright (rather than CKR_USER_ALREADY_LOGGED_IN) proves that no session of
-// this process was still logged in, and every handle opened before it is stale. A library may
-// hand a stale handle's number to the next session it opens (SoftHSM2 does), and a thread still
-// holding it would then share another thread's session unknowingly. So such a login bumps a
-// counter shared by all the threads (the session epoch), and a thread whose session is older than
-// the counter forgets that handle, without closing it (the number may be another thread's now),
-// and opens a session of its own before its next operation.
+// this process was still logged in, and every handle opened before it is stale. So such a login
+// bumps a counter shared by all the threads (the session epoch), and a thread whose session is
+// older than the counter forgets that handle and opens a session of its own before its next
+// operation, instead of failing one more call with it. It does not close the old handle: PKCS#11
+// lets a library give a closed handle's number to the next session it opens (SoftHSM2 counts up,
+// others need not), and that number may be another thread's session by now.
 //
 // pkcs11js is an optional dependency (it compiles from source): it is loaded only when a token is
 // configured, and its types are declared here so that the build needs no copy of it.
