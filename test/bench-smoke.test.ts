@@ -44,7 +44,7 @@ function runNode(args: string[]): Promise<{ code: number | null; stdout: string;
     // it silently drop the file from the report (a CI run reported 11 files of 65, and failed the
     // coverage gate). tap's processinfo hook adds itself to every child's NODE_OPTIONS; this
     // variable is how it is told not to record.
-    const env = { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' };
+    const env: NodeJS.ProcessEnv = { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' };
     delete env.NODE_V8_COVERAGE;
     const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -80,7 +80,7 @@ for (const mode of ['pool', 'inline'] as const) {
       if ('caKeyPem' in job && job.caKeyPem) withMaterial++;
       return run(kind, job);
     }) as typeof pool.run;
-    const authority = poolCertificateAuthority(material, pool, 'https://cm.contoso.com');
+    const authority = poolCertificateAuthority({ ...material, created: false }, pool, 'https://cm.contoso.com');
     const csrs = Array.from({ length: 6 }, (_, i) => csrFor(`User ${i}`));
     for (let round = 0; round < 5; round++) {
       const issued = await Promise.all(csrs.map((c, i) => authority.issue({ csr: c, template: template as never, subjectDn: `CN=User ${i}`, upn: '' })));

@@ -3,7 +3,6 @@
 import t from 'tap';
 import { DbSnapshots } from '../support/db-snapshot.js';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import forge from 'node-forge';
 import { metadataFor, mintToken, rpc, errorCodeOf, startTestCore } from '../support/core-harness.js';

@@ -15,7 +15,7 @@ import { MASTER_KEY_V1 } from '../support/core-harness.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
 import { idOf, q } from '../support/api.js';
 import { OcspClient } from '../support/ocsp.js';
-import { certificatesFromPkcs7, SimulatedSmartcard } from '../support/simcard.js';
+import { certificatesFromPkcs7, SimulatedSmartcard, type CardKeyAlgorithm } from '../support/simcard.js';
 import { importMasterKeys, softHsm, SOFTHSM_MODULE } from '../support/softhsm.js';
 import { BASE, startStack } from '../support/stack.js';
 
@@ -98,7 +98,7 @@ for (const [name, ca, label] of [['RSA', rsa, 'cm-ca-rsa'], ['ECDSA P-256', ec, 
     const warmUp = `${BASE}/requests/${requestId}/smartcards/${idOf(bound.body)}/authenticationresponse?${q({ cardid: card.cardId, challenge: card.getChallenge().toString('base64'), diversified: 'false' })}`;
     for (let i = 0; i < 10 && (await s.http('GET', warmUp, { token: user })).status === 504; i++);
     const options = (await s.http('GET', `${BASE}/requests/${requestId}/certificaterequestgenerationoptions`, { token: user })).body;
-    const csrs = options.map((o: { KeyAlgorithmName: string; KeySize: number; Subject: string }, slot: number) => {
+    const csrs = options.map((o: { KeyAlgorithmName: CardKeyAlgorithm; KeySize: number; Subject: string }, slot: number) => {
       card.generateKeyPair(slot, { algorithm: o.KeyAlgorithmName, keySize: o.KeySize });
       return card.createCertificateRequest(slot, o.Subject);
     });

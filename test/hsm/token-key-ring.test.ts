@@ -8,14 +8,17 @@ import { KeyRing } from '../../core/crypto/key-ring.js';
 import { KeyRingVault } from '../../core/crypto/pin-vault.js';
 import { CryptoPool } from '../../core/crypto/pool.js';
 import { TokenKeyRing } from '../../core/crypto/token-key-ring.js';
-import { cardIdToBytes, computeChallengeResponse, diversifyAdminKey } from '../../workers/crypto/admin-key.js';
+import { cardIdToBytes, computeChallengeResponse, diversifyAdminKey, type AdminKeyAlgorithm } from '../../workers/crypto/admin-key.js';
 import { Pkcs11Token } from '../../workers/crypto/pkcs11-token.js';
 import { derivePinDataKey, sealPin } from '../../workers/crypto/pin-seal.js';
 import { importMasterKeys, softHsm, softHsmInstalled, SOFTHSM_MODULE } from '../support/softhsm.js';
 
+// The vectors' algorithm names, typed as the admin-key module's.
+const diversification = vectors.diversification as Array<(typeof vectors.diversification)[number] & { algorithm: AdminKeyAlgorithm }>;
+
 t.ok(softHsmInstalled(), 'SoftHSM2 and OpenSC are installed (.ci/run installs them)');
 const hsm = softHsm(t);
-const masters = [...new Set(vectors.diversification.map((v) => v.masterKeyHex))];
+const masters = [...new Set(diversification.map((v) => v.masterKeyHex))];
 const keys = Object.fromEntries(masters.map((hex, i) => [i + 1, hex]));
 const fileRing = new KeyRing(new Map(masters.map((hex, i) => [i + 1, Buffer.from(hex, 'hex')])));
 const versionOf = (hex: string) => masters.indexOf(hex) + 1;
@@ -48,7 +51,7 @@ t.test('the token ring holds the imported versions; HMAC, KCV and data keys matc
   t.equal(ring.legacyPinDataKey(), undefined, 'a token never gives the bytes the legacy derivation needs');
   t.equal(String(ring), `TokenKeyRing { versions: [${fileRing.versions().join(', ')}], newestVersion: ${fileRing.newestVersion} }`);
 
-  for (const v of vectors.diversification) {
+  for (const v of diversification) {
     const version = versionOf(v.masterKeyHex);
     const key = diversifyAdminKey(v.algorithm, (data) => ring.hmac(version, data), cardIdToBytes(v.cardid));
     t.equal(key.toString('hex'), v.diversifiedKeyHex, `${v.algorithm} ${v.cardid} v${version}`);
@@ -140,15 +143,15 @@ for (const mode of ['pool', 'inline'] as const) {
     });
     // Many at once: the two threads each use their own session, one call at a time.
     const rounds = 8;
-    const jobs = Array.from({ length: rounds }, () => vectors.diversification).flat();
+    const jobs = Array.from({ length: rounds }, () => diversification).flat();
     const answers = await Promise.all(
       jobs.map((v) =>
         pool.respond({ alg: v.algorithm, ...ring.cardKeySource(versionOf(v.masterKeyHex)), cardId: v.cardid, challenge: Buffer.from(v.challengeBase64, 'base64') }),
       ),
     );
     answers.forEach((a, i) => t.equal(a.toString('base64'), jobs[i].responseBase64));
-    const keysOut = await Promise.all(vectors.diversification.map((v) => pool.diversify({ alg: v.algorithm, ...ring.cardKeySource(versionOf(v.masterKeyHex)), cardId: v.cardid })));
-    keysOut.forEach((k, i) => t.equal(k.toString('hex'), vectors.diversification[i].diversifiedKeyHex));
-    await t.rejects(pool.diversify({ alg: '3DES', tokenKey: 'cm-master-v99', cardId: vectors.diversification[0].cardid }), { code: 'INTERNAL' }, 'a key the token lacks');
+    const keysOut = await Promise.all(diversification.map((v) => pool.diversify({ alg: v.algorithm, ...ring.cardKeySource(versionOf(v.masterKeyHex)), cardId: v.cardid })));
+    keysOut.forEach((k, i) => t.equal(k.toString('hex'), diversification[i].diversifiedKeyHex));
+    await t.rejects(pool.diversify({ alg: '3DES', tokenKey: 'cm-master-v99', cardId: diversification[0].cardid }), { code: 'INTERNAL' }, 'a key the token lacks');
   });
 }

@@ -2,34 +2,15 @@
 // (this file; --help, migrate and backup are in cm-admin-data.test.ts); exit 0 on success, 2 with one
 // line on standard error otherwise; no key ever printed.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { jwtVerify } from 'jose';
 import t from 'tap';
 import { TokenVerifier } from '../../core/auth/token.js';
-import { run } from '../support/process.js';
+import { cmAdmin, folder, KEY1, refused, SECRET } from '../support/cm-admin.js';
 import { softHsm, softHsmInstalled } from '../support/softhsm.js';
 
-const KEY1 = '11'.repeat(32);
 const KEY2 = 'a5'.repeat(32);
-const SECRET = 'an operator secret of at least 32 bytes';
-const folder = () => mkdtempSync(join(tmpdir(), 'cm-admin-'));
-
-async function cmAdmin(args: string[], env: Record<string, string> = {}) {
-  const p = run(process.execPath, ['dist/bin/cm-admin.js', ...args], env);
-  const code = await p.exited;
-  return { code, stdout: p.stdout(), stderr: p.stderr() };
-}
-
-/** One line on stderr, exit 2, nothing on stdout. */
-function refused(t: Tap.Test, r: { code: number | null; stdout: string; stderr: string }, pattern: RegExp, what: string) {
-  t.equal(r.code, 2, `${what}: exit 2`);
-  t.match(r.stderr, pattern, what);
-  t.equal(r.stderr.split('\n').length, 2, `${what}: one line`);
-  t.equal(r.stdout, '', `${what}: nothing on stdout`);
-}
 
 /** The key check value by OpenSSL: HMAC-SHA256(key, "MIMCM-KCV"), first 8 bytes. */
 function opensslKcv(keyHex: string): string {

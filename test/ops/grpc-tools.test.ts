@@ -118,7 +118,7 @@ t.test('symbol by symbol: every service, method and message type resolves to its
     }
   }
   const byName = await client.ask({ file_by_filename: 'cm/v1/certificates.proto' });
-  const names = byName.file_descriptor_response.file_descriptor_proto.map((b: Buffer) => descriptor.FileDescriptorProto.decode(b).name);
+  const names = byName.file_descriptor_response.file_descriptor_proto.map((b: Buffer) => (descriptor.FileDescriptorProto.decode(b) as unknown as { name: string }).name);
   t.same(names.slice().sort(), ['cm/v1/certificates.proto', 'cm/v1/common.proto', 'cm/v1/requests.proto', 'cm/v1/smartcards.proto'], 'a file by its name, with its dependencies');
   t.equal((await client.ask({ file_containing_symbol: 'cm.v1.NoSuchThing' })).error_response.error_code, grpc.status.NOT_FOUND);
   t.equal((await client.ask({ file_by_filename: 'cm.v1.proto' })).error_response.error_code, grpc.status.NOT_FOUND, 'no made-up file');

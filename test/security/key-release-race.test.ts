@@ -15,7 +15,7 @@ t.test('no key, response or PIN is committed after the card was retired', async 
   const tc = await startTestCore({ CM_MAX_RESPONSES_PER_REQUEST: '0' });
   t.teardown(() => tc.close());
   const { domain, store } = tc.core;
-  const ctx = (u: typeof USERS.user) => ({ caller: makeCaller({ userUuid: u.sub, name: u.name, groups: u.groups }, 'cm-admins'), correlationId: randomUUID() });
+  const ctx = (u: Pick<typeof USERS.user, 'sub' | 'name' | 'groups'>) => ({ caller: makeCaller({ userUuid: u.sub, name: u.name, groups: u.groups }, 'cm-admins'), correlationId: randomUUID() });
   const template = await domain.templates.create(ctx(USERS.admin), grpcTemplate());
   const user = ctx(USERS.user);
 

@@ -47,7 +47,9 @@ function sqliteReader(path: string): Reader {
         db.exec('COMMIT');
       }
     },
-    close: async () => db.close(),
+    close: async () => {
+      db.close();
+    },
   };
 }
 
