@@ -3,6 +3,7 @@
 // enters this process. The versions are read once at start-up: a key added later (cm-admin
 // keyring add) is used after a restart, as with a key ring file.
 
+import { randomBytes } from 'node:crypto';
 import { CryptoError } from '../../workers/crypto/admin-key.js';
 import type { Pkcs11Token } from '../../workers/crypto/pkcs11-token.js';
 import { CmError } from '../errors.js';
@@ -25,16 +26,35 @@ export function tokenKeyVersions(token: Pkcs11Token): number[] {
     .sort((a, b) => a - b);
 }
 
+/** Additions that keep meeting another one give up after this many tries. */
+const ADD_ATTEMPTS = 10;
+
 /**
  * `cm-admin keyring add` on a token: generates the next version there (a generic secret of 32
  * bytes, sensitive, never extractable) and answers its number. Running services use it after a
  * restart; cards keep the version they were diversified with.
+ *
+ * PKCS#11 cannot create an object only if its label is free, so two additions at once (two
+ * operators, two hosts on one network HSM) may both pick version N. Each key is generated with a
+ * random CKA_ID and then counted: an addition that finds its label on one key keeps it; one that
+ * finds two destroys its own and tries the next number after a short random pause. Two additions
+ * cannot both find themselves alone (each counts after it generated), so a version is never kept
+ * twice; they may both step back, and then try again.
  */
 export function addTokenKeyVersion(token: Pkcs11Token): number {
-  const versions = tokenKeyVersions(token);
-  const next = versions.length ? versions[versions.length - 1] + 1 : 1;
-  token.generateHmacKey(masterKeyLabel(next));
-  return next;
+  for (let attempt = 1; ; attempt++) {
+    const versions = tokenKeyVersions(token);
+    const next = versions.length ? versions[versions.length - 1] + 1 : 1;
+    const label = masterKeyLabel(next);
+    const id = randomBytes(16);
+    token.generateHmacKey(label, id);
+    if (token.secretKeyIds(label).length === 1) return next;
+    token.destroySecretKey(label, id);
+    if (attempt >= ADD_ATTEMPTS) {
+      throw new KeyRingError('KEY_RING_INVALID', `another addition kept taking version ${next} on the token: try again`);
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 + Math.floor(Math.random() * 90));
+  }
 }
 
 export class TokenKeyRing extends HmacKeyRing {

@@ -7,7 +7,7 @@ import vectors from '../../../shared/vectors/card-crypto.json' with { type: 'jso
 import { KeyRing } from '../../core/crypto/key-ring.js';
 import { KeyRingVault } from '../../core/crypto/pin-vault.js';
 import { CryptoPool } from '../../core/crypto/pool.js';
-import { TokenKeyRing } from '../../core/crypto/token-key-ring.js';
+import { addTokenKeyVersion, TokenKeyRing, tokenKeyVersions } from '../../core/crypto/token-key-ring.js';
 import { cardIdToBytes, computeChallengeResponse, diversifyAdminKey, type AdminKeyAlgorithm } from '../../workers/crypto/admin-key.js';
 import { Pkcs11Token } from '../../workers/crypto/pkcs11-token.js';
 import { derivePinDataKey, sealPin } from '../../workers/crypto/pin-seal.js';
@@ -25,6 +25,7 @@ const versionOf = (hex: string) => masters.indexOf(hex) + 1;
 const tokenConfig = hsm.createToken('cm-ring');
 // SoftHSM2 finds its tokens when the library initialises: every token is made before that.
 const emptyConfig = hsm.createToken('cm-empty');
+const raceConfig = hsm.createToken('cm-race');
 importMasterKeys(tokenConfig, keys);
 
 t.test('opening refuses a missing library, an unknown token and a wrong PIN, each in one line', async (t) => {
@@ -128,6 +129,37 @@ t.test('after all sessions are lost, a thread that has not noticed yet reopens i
   t.equal(second.hmacSha256('cm-master-v1', Buffer.from('m')).toString('hex'), expected, 'the second answers at once, with a session of its own');
   first.close();
   t.equal(second.hmacSha256('cm-master-v1', Buffer.from('m')).toString('hex'), expected, 'closing the first leaves the second its session');
+});
+
+t.test('two additions racing for one version: one keeps it, the other takes the next, no label on two keys', async (t) => {
+  const first = Pkcs11Token.open(raceConfig);
+  const second = Pkcs11Token.open(raceConfig);
+  t.teardown(() => {
+    first.close();
+    second.close();
+  });
+  // The second addition runs whole between the first one's reading of the versions and its
+  // generating a key: both pick version 1.
+  let secondGot: number | undefined;
+  const racing = new Proxy(first, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (property === 'generateHmacKey' && secondGot === undefined) {
+        return (label: string, id?: Uint8Array) => {
+          secondGot = addTokenKeyVersion(second);
+          return target.generateHmacKey(label, id);
+        };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const firstGot = addTokenKeyVersion(racing);
+  t.equal(secondGot, 1, 'the addition that found its label alone kept version 1');
+  t.equal(firstGot, 2, 'the other stepped back to version 2');
+  t.same(tokenKeyVersions(first), [1, 2]);
+  for (const label of ['cm-master-v1', 'cm-master-v2']) t.equal(first.secretKeyIds(label).length, 1, `one key labelled ${label}`);
+  t.equal(first.hmacSha256('cm-master-v1', Buffer.from('m')).length, 32, 'each version answers');
+  t.equal(first.hmacSha256('cm-master-v2', Buffer.from('m')).length, 32);
 });
 
 for (const mode of ['pool', 'inline'] as const) {

@@ -55,6 +55,7 @@ const CKA_TOKEN = 0x1;
 const CKA_PRIVATE = 0x2;
 const CKA_LABEL = 0x3;
 const CKA_VALUE = 0x11;
+const CKA_ID = 0x102;
 const CKA_KEY_TYPE = 0x100;
 const CKA_SENSITIVE = 0x103;
 const CKA_SIGN = 0x108;
@@ -104,6 +105,7 @@ interface Pkcs11Library {
   C_FindObjectsFinal(session: Handle): void;
   C_GetAttributeValue(session: Handle, object: Handle, template: Attribute[]): Array<{ type: number; value?: Buffer }>;
   C_CreateObject(session: Handle, template: Attribute[]): Handle;
+  C_DestroyObject(session: Handle, object: Handle): void;
   C_GenerateKey(session: Handle, mechanism: { mechanism: number }, template: Attribute[]): Handle;
   C_SignInit(session: Handle, mechanism: { mechanism: number }, key: Handle): void;
   C_Sign(session: Handle, inData: Buffer, outData: Buffer): Buffer;
@@ -324,10 +326,35 @@ export class Pkcs11Token {
     return this.#withSession((session) => this.#find(session, [{ type: CKA_CLASS, value: CKO_SECRET_KEY }, { type: CKA_LABEL, value: label }], 1).length > 0);
   }
 
-  /** A 32-byte generic secret for HMAC, generated on the token: sensitive, never extractable. */
-  generateHmacKey(label: string): void {
+  /**
+   * A 32-byte generic secret for HMAC, generated on the token: sensitive, never extractable.
+   * `id` (CKA_ID) tells it apart from another key given the same label at the same moment.
+   */
+  generateHmacKey(label: string, id?: Uint8Array): void {
     this.#withSession((session) => {
-      this.#lib.C_GenerateKey(session, { mechanism: CKM_GENERIC_SECRET_KEY_GEN }, [...secretKeyTemplate(label), { type: CKA_VALUE_LEN, value: 32 }]);
+      this.#lib.C_GenerateKey(session, { mechanism: CKM_GENERIC_SECRET_KEY_GEN }, [
+        ...secretKeyTemplate(label),
+        { type: CKA_VALUE_LEN, value: 32 },
+        ...(id ? [{ type: CKA_ID, value: Buffer.from(id) }] : []),
+      ]);
+    });
+  }
+
+  /** The CKA_IDs of the secret keys labelled `label` (empty for a key without one). */
+  secretKeyIds(label: string): Buffer[] {
+    return this.#withSession((session) =>
+      this.#find(session, [{ type: CKA_CLASS, value: CKO_SECRET_KEY }, { type: CKA_LABEL, value: label }], 100).map(
+        (h) => this.#lib.C_GetAttributeValue(session, h, [{ type: CKA_ID }])[0].value ?? Buffer.alloc(0),
+      ),
+    );
+  }
+
+  /** Destroys the secret key labelled `label` whose CKA_ID is `id`. */
+  destroySecretKey(label: string, id: Uint8Array): void {
+    this.#withSession((session) => {
+      const template = [{ type: CKA_CLASS, value: CKO_SECRET_KEY }, { type: CKA_LABEL, value: label }, { type: CKA_ID, value: Buffer.from(id) }];
+      for (const handle of this.#find(session, template, 100)) this.#lib.C_DestroyObject(session, handle);
+      this.#handles.delete(`${CKO_SECRET_KEY}:${label}`);
     });
   }
 
