@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { childEnv } from './support/core-process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -39,14 +40,8 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function runNode(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    // Not under tap's coverage: c8 merges every process's coverage of a file under one source
-    // map, picked by the order of the coverage files, and a map of another build of the file made
-    // it silently drop the file from the report (a CI run reported 11 files of 65, and failed the
-    // coverage gate). tap's processinfo hook adds itself to every child's NODE_OPTIONS; this
-    // variable is how it is told not to record.
-    const env: NodeJS.ProcessEnv = { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' };
-    delete env.NODE_V8_COVERAGE;
-    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Not under tap's coverage (a CI run once reported 11 files of 65 and failed the gate).
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

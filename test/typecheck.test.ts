@@ -6,14 +6,13 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { childEnv } from './support/core-process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
 t.test('tsc -p tsconfig.test.json: no errors in the tests or the sources', (t) => {
-  const env: NodeJS.ProcessEnv = { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' };
-  delete env.NODE_V8_COVERAGE;
-  const r = spawnSync(process.execPath, [TSC, '-p', 'tsconfig.test.json'], { cwd: ROOT, env, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [TSC, '-p', 'tsconfig.test.json'], { cwd: ROOT, env: childEnv(), encoding: 'utf8' });
   t.equal(r.status, 0, 'tsc exits 0');
   t.equal(`${r.stdout}${r.stderr}`.trim(), '', 'and reports nothing');
   t.end();

@@ -19,8 +19,13 @@ export interface CoreProcess {
   kill9(): Promise<void>;
 }
 
-/** A child's environment without tap's coverage recording (dist/ has no source maps to merge). */
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+/**
+ * A child's environment without tap's coverage recording: c8 merges every process's coverage of a
+ * file under one source map, and a map of another build of the file (dist/, tsx) made it drop the
+ * file from the report. tap's processinfo hook adds itself to every child's NODE_OPTIONS; this
+ * variable is how it is told not to record.
+ */
+export function childEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
   const merged: NodeJS.ProcessEnv = { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0', ...env };
   delete merged.NODE_V8_COVERAGE;
   return merged;

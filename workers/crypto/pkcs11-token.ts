@@ -321,11 +321,6 @@ export class Pkcs11Token {
     });
   }
 
-  /** Whether a secret key labelled `label` exists. */
-  hasSecretKey(label: string): boolean {
-    return this.#withSession((session) => this.#find(session, [{ type: CKA_CLASS, value: CKO_SECRET_KEY }, { type: CKA_LABEL, value: label }], 1).length > 0);
-  }
-
   /**
    * A 32-byte generic secret for HMAC, generated on the token: sensitive, never extractable.
    * `id` (CKA_ID) tells it apart from another key given the same label at the same moment.
