@@ -1,6 +1,8 @@
 // A throwaway PostgreSQL cluster for a test file or a bench run: initdb'd as the `postgres` user (initdb refuses
 // root) in a temporary folder, listening on 127.0.0.1 and a free port (its socket in that folder),
-// stopped and removed when the file ends, even when a test failed or the process exits early.
+// stopped and removed when the file ends, even when a test failed, the process exits early or is
+// ended by a signal (SIGTERM, SIGINT, SIGHUP, or tap's SIGALRM on a file's timeout; SIGKILL
+// cannot be caught).
 // `fsync` is off unless asked for: only the durability tests need it. Each test takes a fresh
 // database of its own (`createDatabase`), which costs a CREATE DATABASE, not a cluster.
 
@@ -10,6 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { onExit } from 'signal-exit';
 
 /** The newest PostgreSQL installed from Debian's packages (.ci/run installs it when missing). */
 function postgresBin(): string {
@@ -114,10 +117,13 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
   };
 
   let closed = false;
+  // signal-exit runs this on a normal exit and on a fatal signal, then lets the signal end the
+  // process as it would have without us.
+  let removeExitHook = () => {};
   const close = () => {
     if (closed) return;
     closed = true;
-    process.removeListener('exit', close);
+    removeExitHook();
     thaw();
     try {
       stop('immediate');
@@ -125,7 +131,7 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
       rmSync(dir, { recursive: true, force: true });
     }
   };
-  process.on('exit', close);
+  removeExitHook = onExit(() => close());
 
   const url = (database: string) => `postgres://app@127.0.0.1:${port}/${database}`;
   return {
