@@ -21,7 +21,7 @@ interface DiversificationVector {
   responseBase64: string;
 }
 const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/card-crypto.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../vectors/card-crypto.json', import.meta.url), 'utf8'),
 ) as { challengeResponse: ResponseVector[]; diversification: DiversificationVector[] };
 
 const hex = (s: string) => Buffer.from(s, 'hex');

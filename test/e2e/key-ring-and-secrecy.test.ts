@@ -11,7 +11,7 @@ import { SimulatedSmartcard } from '../support/simcard.js';
 import { startStack, BASE, type Stack } from '../support/stack.js';
 import { restTemplate, USERS } from '../support/fixtures.js';
 import { idOf, q } from '../support/api.js';
-import vectors from '../../../shared/vectors/card-crypto.json' with { type: 'json' };
+import vectors from '../vectors/card-crypto.json' with { type: 'json' };
 
 const MASTER_KEY_V2 = '603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4';
 const expectedKey = (master: string, cardid: string) =>

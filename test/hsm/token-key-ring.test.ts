@@ -3,7 +3,7 @@
 // thread and in pool threads with sessions of their own.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import vectors from '../../../shared/vectors/card-crypto.json' with { type: 'json' };
+import vectors from '../vectors/card-crypto.json' with { type: 'json' };
 import { KeyRing } from '../../core/crypto/key-ring.js';
 import { KeyRingVault } from '../../core/crypto/pin-vault.js';
 import { CryptoPool } from '../../core/crypto/pool.js';

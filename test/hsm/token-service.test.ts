@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import vectors from '../../../shared/vectors/card-crypto.json' with { type: 'json' };
+import vectors from '../vectors/card-crypto.json' with { type: 'json' };
 import { parseKeyRing } from '../../core/crypto/key-ring.js';
 import { cardIdToBytes, diversifyAdminKey } from '../../workers/crypto/admin-key.js';
 import { Pkcs11Token } from '../../workers/crypto/pkcs11-token.js';

@@ -21,8 +21,8 @@ import {
 } from './simcard.js';
 
 // ---------------------------------------------------------------------------------------------
-// Vectors: the public one inline, the rest from shared/vectors/card-crypto.json when present
-// (with the AES ones also inline so the AES path is always exercised).
+// Vectors: the public one inline, the rest from test/vectors/card-crypto.json (the project's copy
+// of shared/vectors/card-crypto.json), with the AES ones also inline.
 
 interface Vector {
   algorithm: AdminKeyAlgorithm;
@@ -49,13 +49,13 @@ const INLINE_VECTORS: Vector[] = [
   { algorithm: 'AES256', keyHex: '5511f5820a29ab9dbd2ef55db4fb45d7a9665e6fc8cd97a3b4a84ecb60884c66', challengeBase64: AES_CHALLENGE, responseBase64: 'B3v6vyhT38EYfvXSygRThc5WU2X3rkxgAmJCTXMi+OY=', source: 'inline AES256' },
 ];
 
-function loadFileVectors(): { vectors: Vector[]; path: string | null } {
-  const candidates = [
-    fileURLToPath(new URL('../../../shared/vectors/card-crypto.json', import.meta.url)),
-    fileURLToPath(new URL('../../shared/vectors/card-crypto.json', import.meta.url)),
-  ];
-  const path = candidates.find((p) => existsSync(p)) ?? null;
-  if (!path) return { vectors: [], path };
+/** The project's copy of the shared vectors (CI checks the repository out alone). */
+const VECTORS_FILE = fileURLToPath(new URL('../vectors/card-crypto.json', import.meta.url));
+/** The shared original, next to the repository on a developer's machine. */
+const SHARED_VECTORS_FILE = fileURLToPath(new URL('../../../shared/vectors/card-crypto.json', import.meta.url));
+
+function loadFileVectors(): { vectors: Vector[]; path: string } {
+  const path = VECTORS_FILE;
   const json = JSON.parse(readFileSync(path, 'utf8')) as {
     challengeResponse: Array<{ algorithm: AdminKeyAlgorithm; adminKeyHex: string; challengeBase64: string; responseBase64: string; source: string }>;
     diversification: Array<{ algorithm: AdminKeyAlgorithm; diversifiedKeyHex: string; cardid: string; challengeBase64: string; responseBase64: string }>;
@@ -117,10 +117,14 @@ t.test('public vector through the card: 3DES all-zero key, 1hFD+cz/0so= -> F0Zud
   t.equal(card.authenticateAdmin(Buffer.from('F0Zudm4wPLY=', 'base64')), true, 'Buffer response accepted');
 });
 
+t.test("the project's vectors are the shared ones", { skip: !existsSync(SHARED_VECTORS_FILE) && 'no shared/ next to the repository' }, async (t) => {
+  t.equal(readFileSync(VECTORS_FILE, 'utf8'), readFileSync(SHARED_VECTORS_FILE, 'utf8'));
+});
+
 t.test('all vectors through the card', async (t) => {
   const { vectors, path } = loadFileVectors();
-  if (path) t.comment(`vectors from ${path}: ${vectors.length}`);
-  else t.comment('card-crypto.json not found: inline vectors only');
+  t.comment(`vectors from ${path}: ${vectors.length}`);
+  t.ok(vectors.length > 0, 'the vectors file has vectors');
   const all = [...INLINE_VECTORS, ...vectors];
   t.ok(all.some((v) => v.algorithm === 'AES128') && all.some((v) => v.algorithm === 'AES192') && all.some((v) => v.algorithm === 'AES256'));
   for (const v of all) {
