@@ -21,33 +21,42 @@ const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 /** Every other card answers with the diversified key, the rest with the template's default key. */
 const diversifiedFor = (i: number) => i % 2 === 0;
 
+/**
+ * Each call goes to the next card, as the read and bind loads do: the calls in flight are on
+ * different cards, as those of issuance clients each working on its own card are. (A fixed list
+ * of requests is walked by every connection in step: 64 calls on one card at a time, a convoy on
+ * its request row that a store with row locks, PostgreSQL, serialises.)
+ */
 export function authenticationResponseLoad(target: HttpTarget, cards: readonly BoundCard[], challenge: string): Omit<HttpLoad, 'durationSeconds' | 'amount'> {
-  const query = (card: BoundCard, i: number) =>
-    `cardid=${card.cardId}&challenge=${encodeURIComponent(challenge)}&diversified=${diversifiedFor(i)}&atr=${BENCH_ATR}`;
+  const paths = cards.map(
+    (card, i) =>
+      `${BASE_PATH}/requests/${card.requestUuid}/smartcards/${card.smartcardUuid}/authenticationresponse?` +
+      `cardid=${card.cardId}&challenge=${encodeURIComponent(challenge)}&diversified=${diversifiedFor(i)}&atr=${BENCH_ATR}`,
+  );
+  let next = 0;
   return {
     url: target.url,
     connections: target.connections,
     headers: auth(target.token),
-    requests: cards.map((card, i) => ({
-      method: 'GET',
-      path: `${BASE_PATH}/requests/${card.requestUuid}/smartcards/${card.smartcardUuid}/authenticationresponse?${query(card, i)}`,
-    })),
+    requests: [{ method: 'GET', setupRequest: (request: AutocannonRequest) => ({ ...request, path: paths[next++ % paths.length] }) }],
   };
 }
 
+/** serverproposedpin, each call on the next card (see `authenticationResponseLoad`). */
 export function serverProposedPinLoad(target: HttpTarget, cards: readonly BoundCard[], challenge: string): Omit<HttpLoad, 'durationSeconds' | 'amount'> {
+  const paths = cards.map(
+    (card) =>
+      `${BASE_PATH}/requests/${card.requestUuid}/smartcards/${card.smartcardUuid}/serverproposedpin?cardid=${card.cardId}&challenge=${encodeURIComponent(challenge)}&atr=${BENCH_ATR}`,
+  );
+  let next = 0;
   return {
     url: target.url,
     connections: target.connections,
     headers: auth(target.token),
-    requests: cards.map((card) => ({
-      method: 'GET',
-      path: `${BASE_PATH}/requests/${card.requestUuid}/smartcards/${card.smartcardUuid}/serverproposedpin?cardid=${card.cardId}&challenge=${encodeURIComponent(challenge)}&atr=${BENCH_ATR}`,
-    })),
+    requests: [{ method: 'GET', setupRequest: (request: AutocannonRequest) => ({ ...request, path: paths[next++ % paths.length] }) }],
   };
 }
 
-/** Reads spread over `cardUuids` in turn across all connections (not every connection reading the same few). */
 export function readCardLoad(target: HttpTarget, cardUuids: readonly string[]): Omit<HttpLoad, 'durationSeconds' | 'amount'> {
   let next = 0;
   return {

@@ -118,6 +118,7 @@ function checkChallengeSize(template: ProfileTemplate, challenge: Buffer): void 
   }
 }
 
+const LIVE = [...LIVE_CARD_STATUSES];
 const cardNotLive = () => wrongState('The smart card is not Assigned, Active or Suspended.');
 const notInitialising = () => wrongState('The diversified key is given only to initialise a newly assigned card.');
 const limitExceeded = () => new CmError('LIMIT_EXCEEDED', 'This request has had all the challenge-responses it may have.');
@@ -143,19 +144,21 @@ export class CardSecretService {
       Object.assign(refs, ref);
       const target = await this.checkedTarget(ctx, ref);
       const { response, detail } = await this.respond(target, ref, input.diversified, challenge);
-      await this.store.transaction(async (tx) => {
-        // The request row first (counted, and locked), then the card (the storage contract's lock order).
-        if (!(await tx.requests.markExecuted(target.request.uuid, { limit: this.maxResponses }))) {
+      try {
+        // Counted, the card re-checked under its lock, and audited, in one step (SPEC 3 and 12:
+        // the checks hold at commit time).
+        const entry = auditEntry(ctx, this.clock.now(), 'GetAuthenticationResponse', 'Succeeded', targetRefs(target), detail);
+        const outcome = await this.store.atomicCall((tx) => tx.requests.recordResponse(target.request.uuid, target.card.uuid, this.maxResponses, LIVE, entry));
+        if (outcome === 'cardNotLive') throw cardNotLive();
+        if (outcome === 'notCounted') {
           // Closed or at its limit since the checks above: say which.
-          await this.stillOpen(tx, target.request.uuid);
+          await this.stillOpen(this.store.read, target.request.uuid);
           throw limitExceeded();
         }
-        await this.cardStillLive(tx, target);
-        await tx.audit.append(auditEntry(ctx, this.clock.now(), 'GetAuthenticationResponse', 'Succeeded', targetRefs(target), detail));
-      }).catch((err: unknown) => {
+      } catch (err) {
         response.fill(0);
         throw err;
-      });
+      }
       return response.toString('base64');
     });
   }
@@ -361,9 +364,9 @@ export class CardSecretService {
     if (this.maxResponses > 0 && request.responsesIssued >= this.maxResponses) throw limitExceeded();
   }
 
-  /** Re-reads the request inside the writing transaction: it may have changed meanwhile. */
-  private async stillOpen(tx: Repositories, requestUuid: string): Promise<RequestRecord> {
-    const request = await tx.requests.get(requestUuid, false);
+  /** Re-reads the request (in the writing transaction, or after it): it may have changed meanwhile. */
+  private async stillOpen(repositories: Repositories, requestUuid: string): Promise<RequestRecord> {
+    const request = await repositories.requests.get(requestUuid, false);
     if (!request || !isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
     return request;
   }

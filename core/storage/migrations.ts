@@ -10,6 +10,8 @@ export interface Migration {
   version: number;
   description: string;
   sql: string[];
+  /** Only this dialect runs the statements; the other records the version with nothing to do. */
+  only?: Dialect;
 }
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -21,6 +23,7 @@ const TYPES: Record<Dialect, Record<'blob' | 'rowid', string>> = {
 
 /** A migration's statements in one dialect. */
 export function migrationSql(m: Migration, dialect: Dialect): string[] {
+  if (m.only !== undefined && m.only !== dialect) return [];
   return m.sql.map((sql) => sql.replace(/\{(blob|rowid)\}/g, (_all, type: 'blob' | 'rowid') => TYPES[dialect][type]));
 }
 
@@ -183,6 +186,22 @@ export const MIGRATIONS: Migration[] = [
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
       )`,
+    ],
+  },
+  {
+    version: 5,
+    description: 'cm_refuse: a statement that finds its condition unmet rolls itself back (PostgreSQL)',
+    only: 'postgres',
+    // `requests.recordResponse` counts, checks the card and writes the audit row in one statement,
+    // so that a challenge-response costs one round trip; when the card turns out not to be live,
+    // this aborts the statement, and with it the count it already made (SQLSTATE CM001). VOLATILE,
+    // so the planner never evaluates it ahead of the CASE that guards it.
+    sql: [
+      `CREATE FUNCTION cm_refuse(reason TEXT) RETURNS INTEGER VOLATILE LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION USING ERRCODE = 'CM001', MESSAGE = reason;
+      END
+      $$`,
     ],
   },
 ];

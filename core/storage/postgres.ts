@@ -94,6 +94,17 @@ function connectionOn(queryable: pg.Pool | pg.PoolClient, names: StatementNames,
   };
 }
 
+/** A connection that runs one statement and refuses a second (`Store.atomicCall`). */
+function oneStatement(connection: SqlConnection): SqlConnection {
+  let used = false;
+  const once = <A extends unknown[], R>(run: (...args: A) => Promise<R>) => (...args: A): Promise<R> => {
+    if (used) return Promise.reject(new Error('Store.atomicCall: a second statement, which would commit apart from the first'));
+    used = true;
+    return run(...args);
+  };
+  return { all: once(connection.all), get: once(connection.get), run: once(connection.run) };
+}
+
 /**
  * Applies the pending migrations on `client`, each in its own transaction, under the migration
  * advisory lock: cores (and `cm-admin migrate`) starting at the same moment take turns, the first
@@ -239,15 +250,27 @@ export class PostgresStore implements Store {
    * as a failed transaction.
    */
   async transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
+    return this.unit(work, true);
+  }
+
+  /**
+   * The unit's one statement, autocommitted: no BEGIN, no COMMIT. A second statement is a bug in
+   * the caller (it would commit apart from the first) and fails before it is sent.
+   */
+  async atomicCall<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
+    return this.unit(work, false);
+  }
+
+  private async unit<T>(work: (tx: Repositories) => Promise<T>, inTransaction: boolean): Promise<T> {
     try {
-      return await this.attempts(work);
+      return await this.attempts(work, inTransaction);
     } catch (err) {
       if (!(err instanceof CmError) || err.code === 'UNAVAILABLE') this.observer?.failed(1);
       throw err;
     }
   }
 
-  private async attempts<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
+  private async attempts<T>(work: (tx: Repositories) => Promise<T>, inTransaction: boolean): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
       try {
@@ -255,22 +278,26 @@ export class PostgresStore implements Store {
       } catch (err) {
         throw unavailable(err);
       }
-      let committing = false;
+      // An autocommitted statement commits as it runs: its connection lost, its outcome is unknown.
+      let committing = !inTransaction;
       const started = process.hrtime.bigint();
       let auditRows = 0;
       try {
         // Named, so that a server configured with another default_transaction_isolation changes nothing.
-        await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-        const tx = sqlRepositories(connectionOn(client, this.names, false), POSTGRES, this.templateCache, false, this.secrets, (n) => (auditRows += n));
+        if (inTransaction) await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+        const connection = connectionOn(client, this.names, false);
+        const tx = sqlRepositories(inTransaction ? connection : oneStatement(connection), POSTGRES, this.templateCache, false, this.secrets, (n) => (auditRows += n));
         const value = await work(tx);
-        committing = true;
-        await client.query('COMMIT');
+        if (inTransaction) {
+          committing = true;
+          await client.query('COMMIT');
+        }
         client.release();
         this.observer?.committed(1, Number(process.hrtime.bigint() - started) / 1e9, auditRows);
         return value;
       } catch (err) {
         const broken = isUnreachable(err);
-        if (!broken) await client.query('ROLLBACK').catch(() => {});
+        if (!broken && inTransaction) await client.query('ROLLBACK').catch(() => {});
         // A broken connection is destroyed, not returned to the pool.
         client.release(broken ? (err as Error) : undefined);
         if (broken && committing) {

@@ -3,8 +3,8 @@
 // implement it; SQLite answers at once.
 //
 // What a store guarantees, and what the domain may therefore rely on:
-// - Writes happen only inside `Store.transaction(unit)`. A unit is atomic: all of its writes
-//   commit or none do.
+// - Writes happen only inside `Store.transaction(unit)`, or `Store.atomicCall(unit)` for a unit
+//   of one call that is atomic on its own. A unit is atomic: all of its writes commit or none do.
 // - Isolation is READ COMMITTED, not serializable: each statement of a unit sees what was
 //   committed before it began, and the unit's own writes. (SQLite gives more: one writer runs the
 //   units one after another. PostgreSQL runs them at READ COMMITTED, chosen over SERIALIZABLE,
@@ -17,8 +17,9 @@
 //      unit ends. A read that takes a lock waits for a unit holding a conflicting one, then sees
 //      what that unit committed.
 //   2. A conditional statement that checks and writes in one step (`bindCard`, `patchIf`,
-//      `markExecuted`, `countResponses`, the CRL number's increment): on PostgreSQL an UPDATE
-//      waits for a concurrent writer of its row and re-evaluates its WHERE on the newest version.
+//      `markExecuted`, `countResponses`, `recordResponse`, the CRL number's increment): on
+//      PostgreSQL an UPDATE waits for a concurrent writer of its row and re-evaluates its WHERE
+//      on the newest version.
 //   3. A constraint: one approval per (request, approver), one server PIN per (card, request),
 //      unique serials.
 // - Lock order, so that units never wait for each other in a cycle: the request row(s) first (in
@@ -125,6 +126,21 @@ export interface RequestRepository {
    * request is not Approved or Executing.
    */
   countResponses(uuid: string, wanted: number, limit: number): Promise<number | undefined>;
+  /**
+   * One challenge-response given, all or nothing: `markExecuted` with counting (`limit`, 0 =
+   * none), then `smartcards.lockForKeyRelease` of the card, then `entry` appended to the audit
+   * log, exactly as a unit making those three calls would, in their lock order. 'recorded'; or
+   * why nothing was written: 'notCounted' (the request is not open or at its limit, as
+   * `markExecuted` false), 'cardNotLive' (the card is not the request's, or its status is not
+   * in `liveStatuses`). PostgreSQL runs it as one statement: call it through `Store.atomicCall`.
+   */
+  recordResponse(
+    uuid: string,
+    smartcardUuid: string,
+    limit: number,
+    liveStatuses: readonly number[],
+    entry: AuditEntry,
+  ): Promise<'recorded' | 'notCounted' | 'cardNotLive'>;
 }
 
 export interface SmartcardRepository {
@@ -254,6 +270,13 @@ export interface Store {
   readonly read: Repositories;
   /** Runs `work` as one atomic unit, possibly more than once (see the contract above). */
   transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T>;
+  /**
+   * A unit of exactly one repository call that is atomic on its own (`requests.recordResponse`),
+   * kept as `transaction` keeps a unit. PostgreSQL runs the call's one statement without BEGIN
+   * and COMMIT (two round trips fewer; a second statement is refused as a bug); SQLite runs it
+   * as any unit.
+   */
+  atomicCall<T>(work: (tx: Repositories) => Promise<T>): Promise<T>;
   /** Whether the database answers (readiness). */
   ping(): Promise<boolean>;
   close(): Promise<void>;

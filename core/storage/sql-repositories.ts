@@ -58,13 +58,48 @@ const insertInto = (table: string, columns: string) => `INSERT INTO ${table} (${
 const INSERT_REQUEST = insertInto('requests', REQUEST_COLUMNS);
 const INSERT_CARD = insertInto('smartcards', CARD_COLUMNS);
 const INSERT_CERTIFICATE = insertInto('certificates', CERTIFICATE_COLUMNS);
-const INSERT_AUDIT = `INSERT INTO audit_log (at, correlation_id, caller_uuid, action, request_uuid, smartcard_uuid, outcome, detail)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
-
-const LOCK_CLAUSES: Record<RowLock, string> = { keyShare: ' FOR KEY SHARE', share: ' FOR SHARE', update: ' FOR UPDATE' };
 
 /** Request statuses open for execution (Approved, Executing): see domain/enums.ts. */
 const OPEN = '(3, 4)';
+/** A request that may count one more challenge-response (parameters: the limit twice, 0 = none). */
+const COUNTABLE = `status IN ${OPEN} AND (? = 0 OR responses_issued < ?)`;
+
+const AUDIT_COLUMNS = 'at, correlation_id, caller_uuid, action, request_uuid, smartcard_uuid, outcome, detail';
+const INSERT_AUDIT = `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (${placeholders(8)})`;
+const auditParams = (e: AuditEntry) => [e.at, e.correlationId, e.callerUuid, e.action, e.requestUuid, e.smartcardUuid, e.outcome, e.detail];
+
+/** Counts one challenge-response on an open request within its limit (0 = none): `markExecuted`'s UPDATE. */
+const COUNT_RESPONSE = `UPDATE requests SET status = CASE status WHEN 3 THEN 4 ELSE status END,
+  responses_issued = responses_issued + ?
+  WHERE uuid = ? AND ${COUNTABLE}`;
+
+/** The status of a card that is the request's new or old card (`lockForKeyRelease`), without its lock clause. */
+const CARD_OF_REQUEST_STATUS = `SELECT c.status FROM smartcards c JOIN requests r ON r.uuid = ?
+  WHERE c.uuid = ? AND (r.new_smartcard_uuid = c.uuid OR r.old_smartcard_uuid = c.uuid)`;
+
+/**
+ * `requests.recordResponse` on PostgreSQL, one statement: the counting UPDATE locks the request
+ * row, the card row is then locked shared (the contract's lock order: the join cannot yield the
+ * card before the UPDATE has run), the audit row is inserted when the card is live, and when it
+ * is not, cm_refuse (migration 5) aborts the statement, the count with it (SQLSTATE CM001).
+ * Answers 0 (not counted: nothing written) or 1 (recorded).
+ */
+const RECORD_RESPONSE = `WITH counted AS (
+    ${COUNT_RESPONSE}
+    RETURNING new_smartcard_uuid, old_smartcard_uuid
+  ), card AS (
+    SELECT c.status FROM smartcards c, counted r
+    WHERE c.uuid = ? AND (r.new_smartcard_uuid = c.uuid OR r.old_smartcard_uuid = c.uuid) FOR SHARE OF c
+  ), audited AS (
+    INSERT INTO audit_log (${AUDIT_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM card WHERE card.status = ANY (?::int[])
+    RETURNING 1
+  )
+  SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM counted) THEN 0
+    WHEN EXISTS (SELECT 1 FROM audited) THEN 1
+    ELSE cm_refuse('the card is not live') END AS outcome`;
+const REFUSED = 'CM001';
+
+const LOCK_CLAUSES: Record<RowLock, string> = { keyShare: ' FOR KEY SHARE', share: ' FOR SHARE', update: ' FOR UPDATE' };
 
 /** What `requests.patch` may write, in a fixed order (one prepared statement per combination). */
 const PATCHABLE_REQUEST_COLUMNS: [keyof RequestPatch, string][] = [
@@ -182,8 +217,14 @@ export function sqlRepositories(
   });
   const requestsFrom = (rows: Row[], withApprovals = true) => Promise.all(rows.map((row) => requestFromRow(row, withApprovals)));
 
-  const insertAudit = (e: AuditEntry) =>
-    db.run(INSERT_AUDIT, [e.at, e.correlationId, e.callerUuid, e.action, e.requestUuid, e.smartcardUuid, e.outcome, e.detail]);
+  const insertAudit = (e: AuditEntry) => db.run(INSERT_AUDIT, auditParams(e));
+
+  const markExecuted = async (uuid: string, countResponse?: { limit: number }) => {
+    const limit = countResponse?.limit ?? 0;
+    return (await db.run(COUNT_RESPONSE, [countResponse ? 1 : 0, uuid, limit, limit])) === 1;
+  };
+  const keyReleaseStatus = async (cardUuid: string, requestUuid: string) =>
+    (await db.get(`${CARD_OF_REQUEST_STATUS}${locking('share', 'c')}`, [requestUuid, cardUuid]))?.status as number | undefined;
 
   /** A narrow UPDATE of the fields given, when the request is (still) in `expectedStatus` if one is given. */
   const patchRequest = async (uuid: string, expectedStatus: number | undefined, fields: RequestPatch): Promise<boolean> => {
@@ -297,15 +338,31 @@ export function sqlRepositories(
         );
         return changed === 1;
       },
-      async markExecuted(uuid, countResponse) {
-        const limit = countResponse?.limit ?? 0;
-        const changed = await db.run(
-          `UPDATE requests SET status = CASE status WHEN 3 THEN 4 ELSE status END,
-           responses_issued = responses_issued + ?
-           WHERE uuid = ? AND status IN ${OPEN} AND (? = 0 OR responses_issued < ?)`,
-          [countResponse ? 1 : 0, uuid, limit, limit],
-        );
-        return changed === 1;
+      markExecuted,
+      async recordResponse(uuid, smartcardUuid, limit, liveStatuses, entry) {
+        if (dialect.rowLocks) {
+          // PostgreSQL: one statement (RECORD_RESPONSE), one round trip.
+          try {
+            const row = await db.get(RECORD_RESPONSE, [1, uuid, limit, limit, smartcardUuid, ...auditParams(entry), liveStatuses]);
+            if (row?.outcome !== 1) return 'notCounted';
+          } catch (err) {
+            if ((err as { code?: unknown }).code === REFUSED) return 'cardNotLive';
+            throw err;
+          }
+          onAuditRows(1);
+          return 'recorded';
+        }
+        // SQLite: nothing runs between these statements (one writer), so the card is read first
+        // and nothing is written when it is not live; the request's state still takes precedence.
+        const status = await keyReleaseStatus(smartcardUuid, uuid);
+        if (status === undefined || !liveStatuses.includes(status)) {
+          const countable = await db.get(`SELECT 1 AS yes FROM requests WHERE uuid = ? AND ${COUNTABLE}`, [uuid, limit, limit]);
+          return countable ? 'cardNotLive' : 'notCounted';
+        }
+        if (!(await markExecuted(uuid, { limit }))) return 'notCounted';
+        await insertAudit(entry);
+        onAuditRows(1);
+        return 'recorded';
       },
       async countResponses(uuid, wanted, limit) {
         // The row is locked from the read to the write, so no other unit counts in between.
@@ -359,15 +416,8 @@ export function sqlRepositories(
       async updateStatus(uuid, status) {
         await db.run('UPDATE smartcards SET status = ? WHERE uuid = ?', [status, uuid]);
       },
-      async lockForKeyRelease(cardUuid, requestUuid) {
-        // The card row only: the unit holds the request row already (see the interface).
-        const row = await db.get(
-          `SELECT c.status FROM smartcards c JOIN requests r ON r.uuid = ?
-           WHERE c.uuid = ? AND (r.new_smartcard_uuid = c.uuid OR r.old_smartcard_uuid = c.uuid)${locking('share', 'c')}`,
-          [requestUuid, cardUuid],
-        );
-        return row?.status as number | undefined;
-      },
+      // The card row only: the unit holds the request row already (see the interface).
+      lockForKeyRelease: keyReleaseStatus,
     },
 
     pins: {

@@ -290,6 +290,11 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** One writer: a unit of one call is a unit like any other, in the group commit. */
+  atomicCall<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
+    return this.transaction(work);
+  }
+
   /** Runs `work` once no group commit is under way, and begins none until it is done. */
   private holdWrites(work: () => Promise<void>): Promise<void> {
     const quiet = this.inGroup ? new Promise<void>((ended) => this.groupEnded.push(ended)) : Promise.resolve();

@@ -354,6 +354,93 @@ for (const dialect of dialects) {
       t.equal(await h.a.transaction((tx) => tx.smartcards.lockForKeyRelease(c.uuid, randomUUID())), undefined, 'not bound to that request: undefined');
     });
 
+    t.test('a challenge-response recorded in one call: counted, its card checked and audited, or nothing written', async (t) => {
+      const LIVE = [2, 3, 5];
+      const setUp = async (fields: Partial<RequestRecord> = {}, cardStatus = 2) => {
+        const r = request(fields);
+        const c = { ...card(r.uuid, randomBytes(16).toString('hex')), status: cardStatus };
+        await h.a.transaction(async (tx) => {
+          await tx.requests.insert(r);
+          await tx.smartcards.insert(c);
+          await tx.requests.bindCard(r.uuid, c.uuid);
+        });
+        return { r, c };
+      };
+      const entry = (r: RequestRecord, c: SmartcardRecord) => ({ ...audit('GetAuthenticationResponse', r.uuid), smartcardUuid: c.uuid });
+      const record = (r: RequestRecord, c: SmartcardRecord, limit: number, cardUuid = c.uuid) =>
+        h.a.atomicCall((tx) => tx.requests.recordResponse(r.uuid, cardUuid, limit, LIVE, entry(r, c)));
+      const state = async (r: RequestRecord) => {
+        const after = await h.b.read.requests.get(r.uuid);
+        return { status: after?.status, issued: after?.responsesIssued, audited: (await h.b.read.audit.list({ requestUuid: r.uuid, limit: 1000 })).length };
+      };
+
+      const { r, c } = await setUp();
+      const before = await state(r);
+      t.equal(await record(r, c, 2), 'recorded');
+      t.same(await state(r), { status: 4, issued: 1, audited: before.audited + 1 }, 'Approved became Executing, one counted, one audit row');
+      t.equal(await record(r, c, 2), 'recorded');
+      t.equal(await record(r, c, 2), 'notCounted', 'at its limit');
+      t.same(await state(r), { status: 4, issued: 2, audited: before.audited + 2 }, 'nothing more written at the limit');
+      t.equal(await record(r, c, 0, randomUUID()), 'cardNotLive', "a card that is not the request's");
+      t.same(await state(r), { status: 4, issued: 2, audited: before.audited + 2 }, 'nothing written for it');
+
+      const retired = await setUp({}, 6);
+      const retiredBefore = await state(retired.r);
+      t.equal(await record(retired.r, retired.c, 0), 'cardNotLive', 'a retired card');
+      t.same(await state(retired.r), retiredBefore, 'nothing written: the count was undone with the refusal');
+
+      const closed = await setUp({}, 6);
+      await h.a.transaction((tx) => tx.requests.patch(closed.r.uuid, { status: 5 }));
+      t.equal(await record(closed.r, closed.c, 0), 'notCounted', "the request's state comes first, as markExecuted's does");
+
+      if (dialect.name === 'postgres') {
+        await t.rejects(
+          h.b.atomicCall(async (tx) => {
+            await tx.requests.get(r.uuid);
+            return tx.requests.get(r.uuid);
+          }),
+          /a second statement/,
+          'a second statement in an atomic call is refused',
+        );
+      }
+    });
+
+    t.test('challenge-responses recorded in one call racing a retirement: every one counted and audited before it, or refused', async (t) => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const r = request({ status: 4 });
+        const c = { ...card(r.uuid, randomBytes(16).toString('hex')), status: 2 };
+        await h.a.transaction(async (tx) => {
+          await tx.requests.insert(r);
+          await tx.smartcards.insert(c);
+          await tx.requests.bindCard(r.uuid, c.uuid);
+        });
+        // Three waves: one answered before the retirement begins, one started with it (these
+        // interleave with it as they may), one started after it committed (all refused).
+        const answer = (i: number) =>
+          (i % 2 ? h.b : h.a).atomicCall((tx) => tx.requests.recordResponse(r.uuid, c.uuid, 0, [2], { ...audit('GetAuthenticationResponse', r.uuid), smartcardUuid: c.uuid }));
+        const wave = (n: number) => Promise.all(Array.from({ length: n }, (_, i) => answer(i)));
+        const first = await wave(4);
+        const retire = h.b.transaction(async (tx) => {
+          await tx.smartcards.get(c.uuid, 'update');
+          await tx.smartcards.updateStatus(c.uuid, 6);
+          await tx.audit.append(audit('Retire', r.uuid));
+        });
+        const second = wave(16);
+        await retire;
+        const answers = Promise.all([first, second, wave(4)]).then((waves) => waves.flat());
+        const outcomes = await answers;
+        const recorded = outcomes.filter((o) => o === 'recorded').length;
+        t.ok(outcomes.every((o) => o === 'recorded' || o === 'cardNotLive'), `round ${round}: each recorded or refused (${recorded} of 24 recorded)`);
+        t.same([outcomes.slice(0, 4), outcomes.slice(20)], [Array(4).fill('recorded'), Array(4).fill('cardNotLive')], 'before it recorded, after it refused');
+        t.equal((await h.b.read.requests.get(r.uuid))?.responsesIssued, recorded, 'counted exactly the recorded ones');
+        const rows = await h.b.read.audit.list({ requestUuid: r.uuid, limit: 1000 });
+        const retirement = rows.find((row) => row.action === 'Retire')!;
+        const answered = rows.filter((row) => row.action === 'GetAuthenticationResponse');
+        t.equal(answered.length, recorded, 'one audit row per recorded answer');
+        t.ok(answered.every((row) => row.id < retirement.id), 'none committed after the retirement');
+      }
+    });
+
     t.test('binds of different requests at once: all commit, each unit run once (no conflict between them)', async (t) => {
       const requests = Array.from({ length: 48 }, () => request());
       await h.a.transaction(async (tx) => {
