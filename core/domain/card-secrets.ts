@@ -9,7 +9,7 @@ import { auditEntry, type CallContext, type Clock } from './context.js';
 import { CARD_ISSUING_TYPES, isOpenForExecution, LIVE_CARD_STATUSES, SmartcardStatus, UserPinOption } from './enums.js';
 import { cardIdGuid, cardIdHex, parseGuid, requireBase64, requireGuid, requireHex } from './ids.js';
 import { mayExecute, maySeeRequest } from './policy.js';
-import { cardOfRequest, visibleRequest } from './smartcards.js';
+import { visibleRequestAndCard } from './smartcards.js';
 import { blockSizeOf, keyLengthOf } from '../../workers/crypto/admin-key.js';
 import type { MasterKeySource } from '../../workers/tasks.js';
 import type { AdminKeyAlgorithm, ProfileTemplate, RequestRecord, SmartcardRecord } from './types.js';
@@ -334,8 +334,7 @@ export class CardSecretService {
 
   /** The checks of SPEC 3 that depend only on the request and the card, up to their states. */
   private async openTarget(ctx: CallContext, requestUuid: string, smartcardUuid: string): Promise<Target> {
-    const { request, template } = await visibleRequest(this.store.read, ctx, requestUuid);
-    const card = await cardOfRequest(this.store.read, request, smartcardUuid);
+    const { request, template, card } = await visibleRequestAndCard(this.store.read, ctx, requestUuid, smartcardUuid);
     if (!mayExecute(ctx.caller, template, request)) throw forbidden('Only an executor of the request receives key material or PINs.');
     if (this.expiry.isDue(request)) {
       await this.expiry.abandonExpired();

@@ -53,7 +53,22 @@ export interface LoadedRequest {
 /** Loads a request the caller may see (its approvals not loaded), or 404; `lock` in a transaction. */
 export async function visibleRequest(tx: Repositories, ctx: CallContext, requestUuid: string, lock?: RowLock): Promise<LoadedRequest> {
   const request = await tx.requests.get(requestUuid, false, lock);
-  const template = request && (await tx.templates.get(request.profileTemplateUuid));
+  return requireVisible(ctx, request, request && (await tx.templates.get(request.profileTemplateUuid)));
+}
+
+/**
+ * `visibleRequest` and then `cardOfRequest`, read together (one statement when the template is
+ * cached): the same checks in the same order, the request's 404 before the card's. Outside
+ * transactions (it takes no lock).
+ */
+export async function visibleRequestAndCard(repos: Repositories, ctx: CallContext, requestUuid: string, cardUuid: string): Promise<LoadedRequest & { card: SmartcardRecord }> {
+  const { request, template, card } = await repos.requests.getWithTemplateAndCard(requestUuid, cardUuid);
+  const loaded = requireVisible(ctx, request, template);
+  return { ...loaded, card: requireCardOfRequest(loaded.request, card) };
+}
+
+/** The request with its template when the caller may see it; 404 otherwise (or when there is none). */
+function requireVisible(ctx: CallContext, request: RequestRecord | undefined, template: ProfileTemplate | undefined): LoadedRequest {
   if (!request || !template || !maySeeRequest(ctx.caller, template, request)) throw notFound('The request');
   return { request, template };
 }
@@ -68,7 +83,10 @@ export async function maySeeCard(repos: Repositories, caller: Caller, card: Smar
 
 /** The card named by `cardUuid`, when it is the request's new or old card; 404 otherwise. `lock` in a transaction. */
 export async function cardOfRequest(tx: Repositories, request: RequestRecord, cardUuid: string, lock?: RowLock): Promise<SmartcardRecord> {
-  const card = cardUuid === NIL_UUID ? undefined : await tx.smartcards.get(cardUuid, lock);
+  return requireCardOfRequest(request, cardUuid === NIL_UUID ? undefined : await tx.smartcards.get(cardUuid, lock));
+}
+
+function requireCardOfRequest(request: RequestRecord, card: SmartcardRecord | undefined): SmartcardRecord {
   if (!card || (request.newSmartcardUuid !== card.uuid && request.oldSmartcardUuid !== card.uuid)) {
     throw notFound('The smart card of this request');
   }

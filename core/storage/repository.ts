@@ -87,6 +87,16 @@ export interface RequestRepository {
    * `lock` only inside a transaction.
    */
   get(uuid: string, withApprovals?: boolean, lock?: RowLock): Promise<RequestRecord | undefined>;
+  /**
+   * The request (its approvals not loaded) with, read in the same statement, its template's
+   * version (the template from the cache when it holds that version, else read as
+   * `templates.get` does) and the card `smartcardUuid` when it is the request's new or old card:
+   * what a key, response or PIN call reads first, in one round trip when the template is cached.
+   */
+  getWithTemplateAndCard(
+    uuid: string,
+    smartcardUuid: string,
+  ): Promise<{ request?: RequestRecord; template?: ProfileTemplate; card?: SmartcardRecord }>;
   list(filter: RequestFilter): Promise<RequestRecord[]>;
   /** Requests naming the card as new or old card, newest first (approvals not loaded). */
   listByCard(smartcardUuid: string): Promise<RequestRecord[]>;

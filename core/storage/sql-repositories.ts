@@ -47,6 +47,12 @@ const CARD_COLUMNS = `uuid, card_id, status, flags, parent_smartcard_uuid, prima
   permanent_smartcard_uuid, assigned_user_uuid, profile_template_uuid, profile_template_version, comment,
   middleware, atr, key_version, request_uuid, created_at`;
 
+/** A request's columns and, prefixed `card_`, its card's (`requests.getWithCard`), from `requests r` and `smartcards c`. */
+const REQUEST_AND_CARD_COLUMNS = [
+  ...REQUEST_COLUMNS.split(',').map((column) => `r.${column.trim()}`),
+  ...CARD_COLUMNS.split(',').map((column) => `c.${column.trim()} AS card_${column.trim()}`),
+].join(', ');
+
 const CERTIFICATE_COLUMNS = `serial_hex, smartcard_uuid, request_uuid, user_uuid, template_common_name, thumbprint,
   not_before, not_after, issuer, requester_name, status, revoked_at, reason, der, issued_at`;
 
@@ -117,24 +123,25 @@ function requestParams(r: RequestRecord): unknown[] {
   ];
 }
 
-function cardFromRow(row: Row): SmartcardRecord {
+/** A card from its row; `p`, the prefix of its columns in a joined row (`card_`: `REQUEST_AND_CARD_COLUMNS`). */
+function cardFromRow(row: Row, p = ''): SmartcardRecord {
   return {
-    uuid: row.uuid as string,
-    cardId: row.card_id as string,
-    status: row.status as number,
-    flags: row.flags as number,
-    parentSmartcardUuid: row.parent_smartcard_uuid as string,
-    primarySmartcardUuid: row.primary_smartcard_uuid as string,
-    permanentSmartcardUuid: row.permanent_smartcard_uuid as string,
-    assignedUserUuid: row.assigned_user_uuid as string,
-    profileTemplateUuid: row.profile_template_uuid as string,
-    profileTemplateVersion: row.profile_template_version as number,
-    comment: row.comment as string,
-    middleware: row.middleware as string,
-    atr: row.atr as string,
-    keyVersion: row.key_version as number,
-    requestUuid: row.request_uuid as string,
-    createdAt: row.created_at as string,
+    uuid: row[`${p}uuid`] as string,
+    cardId: row[`${p}card_id`] as string,
+    status: row[`${p}status`] as number,
+    flags: row[`${p}flags`] as number,
+    parentSmartcardUuid: row[`${p}parent_smartcard_uuid`] as string,
+    primarySmartcardUuid: row[`${p}primary_smartcard_uuid`] as string,
+    permanentSmartcardUuid: row[`${p}permanent_smartcard_uuid`] as string,
+    assignedUserUuid: row[`${p}assigned_user_uuid`] as string,
+    profileTemplateUuid: row[`${p}profile_template_uuid`] as string,
+    profileTemplateVersion: row[`${p}profile_template_version`] as number,
+    comment: row[`${p}comment`] as string,
+    middleware: row[`${p}middleware`] as string,
+    atr: row[`${p}atr`] as string,
+    keyVersion: row[`${p}key_version`] as number,
+    requestUuid: row[`${p}request_uuid`] as string,
+    createdAt: row[`${p}created_at`] as string,
   };
 }
 
@@ -217,6 +224,21 @@ export function sqlRepositories(
   });
   const requestsFrom = (rows: Row[], withApprovals = true) => Promise.all(rows.map((row) => requestFromRow(row, withApprovals)));
 
+  const getTemplate = async (uuid: string, lock?: RowLock): Promise<ProfileTemplate | undefined> => {
+    // One query: the body only when the cached version is not the current one.
+    const hit = templateCache.get(uuid);
+    const row = await db.get(`SELECT version, CASE version WHEN ? THEN NULL ELSE body END AS body FROM profile_templates WHERE uuid = ?${locking(lock)}`, [
+      hit?.version ?? -1,
+      uuid,
+    ]);
+    if (!row) return undefined;
+    if (row.body === null && hit) return hit.template;
+    // Shared between callers: frozen so that no caller can change another's copy.
+    const template = deepFreeze(decodeTemplate(row.body as string, secrets));
+    if (fillsCache) templateCache.set(uuid, { version: row.version as number, template });
+    return template;
+  };
+
   const insertAudit = (e: AuditEntry) => db.run(INSERT_AUDIT, auditParams(e));
 
   const markExecuted = async (uuid: string, countResponse?: { limit: number }) => {
@@ -250,20 +272,7 @@ export function sqlRepositories(
 
   return {
     templates: {
-      async get(uuid, lock) {
-        // One query: the body only when the cached version is not the current one.
-        const hit = templateCache.get(uuid);
-        const row = await db.get(`SELECT version, CASE version WHEN ? THEN NULL ELSE body END AS body FROM profile_templates WHERE uuid = ?${locking(lock)}`, [
-          hit?.version ?? -1,
-          uuid,
-        ]);
-        if (!row) return undefined;
-        if (row.body === null && hit) return hit.template;
-        // Shared between callers: frozen so that no caller can change another's copy.
-        const template = deepFreeze(decodeTemplate(row.body as string, secrets));
-        if (fillsCache) templateCache.set(uuid, { version: row.version as number, template });
-        return template;
-      },
+      get: getTemplate,
       async list() {
         return (await db.all('SELECT body FROM profile_templates ORDER BY name, uuid')).map((row) => decodeTemplate(row.body as string, secrets));
       },
@@ -287,6 +296,24 @@ export function sqlRepositories(
       async get(uuid, withApprovals = true, lock) {
         const row = await db.get(`SELECT ${REQUEST_COLUMNS} FROM requests WHERE uuid = ?${locking(lock)}`, [uuid]);
         return row ? requestFromRow(row, withApprovals) : undefined;
+      },
+      async getWithTemplateAndCard(uuid, smartcardUuid) {
+        // The template's version comes with the request: its body is read only when the cache
+        // does not hold that version (as `templates.get` does it, in a statement of its own).
+        const row = await db.get(
+          `SELECT ${REQUEST_AND_CARD_COLUMNS}, t.version AS template_version FROM requests r
+           LEFT JOIN smartcards c ON c.uuid = ? AND (c.uuid = r.new_smartcard_uuid OR c.uuid = r.old_smartcard_uuid)
+           LEFT JOIN profile_templates t ON t.uuid = r.profile_template_uuid
+           WHERE r.uuid = ?`,
+          [smartcardUuid, uuid],
+        );
+        if (!row) return {};
+        const request = await requestFromRow(row, false);
+        const hit = templateCache.get(request.profileTemplateUuid);
+        let template: ProfileTemplate | undefined;
+        if (hit && hit.version === row.template_version) template = hit.template;
+        else if (row.template_version !== null) template = await getTemplate(request.profileTemplateUuid);
+        return { request, template, card: row.card_uuid === null ? undefined : cardFromRow(row, 'card_') };
       },
       async list(filter: RequestFilter) {
         const where: string[] = [];

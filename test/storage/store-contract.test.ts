@@ -504,6 +504,33 @@ for (const dialect of dialects) {
       t.equal((await h.b.read.smartcards.get(c.uuid))?.status, 11, 'ten steps, none lost');
     });
 
+    t.test('a request read with its template and card: each as committed, the card only when it is the request\'s', async (t) => {
+      const tpl = template();
+      const r = request({ profileTemplateUuid: tpl.uuid });
+      const c = card(r.uuid, randomBytes(16).toString('hex'));
+      const other = card(randomUUID(), randomBytes(16).toString('hex'));
+      await h.a.transaction(async (tx) => {
+        await tx.templates.insert(tpl);
+        await tx.requests.insert(r);
+        await tx.smartcards.insert(c);
+        await tx.smartcards.insert(other);
+        await tx.requests.bindCard(r.uuid, c.uuid);
+      });
+      const read = (cardUuid: string) => h.b.read.requests.getWithTemplateAndCard(r.uuid, cardUuid);
+      const first = await read(c.uuid);
+      t.match(first, { request: { uuid: r.uuid, newSmartcardUuid: c.uuid, status: 4, approvals: [] }, template: { uuid: tpl.uuid, version: 1 }, card: c });
+      t.same(first.card, c, 'the card, every field');
+      t.same((await read(other.uuid)).card, undefined, "another request's card: none");
+      t.same((await read(NIL_UUID)).card, undefined, 'the nil uuid: none');
+      t.same(await h.b.read.requests.getWithTemplateAndCard(randomUUID(), c.uuid), {}, 'no such request: nothing');
+      t.equal((await read(c.uuid)).template, first.template, 'the cached template while its version stands');
+      await h.a.transaction((tx) => tx.templates.update({ ...tpl, name: 'Renamed', version: 2 }));
+      t.match((await read(c.uuid)).template, { name: 'Renamed', version: 2 }, 'the new version once it is committed');
+      const orphan = request();
+      await h.a.transaction((tx) => tx.requests.insert(orphan));
+      t.match(await h.b.read.requests.getWithTemplateAndCard(orphan.uuid, NIL_UUID), { request: { uuid: orphan.uuid }, template: undefined }, 'no template row: none');
+    });
+
     t.test('a template read for update: two updates never write one version', async (t) => {
       const tpl = template();
       await h.a.transaction((tx) => tx.templates.insert(tpl));
