@@ -52,8 +52,8 @@ export interface LoadedRequest {
 
 /** Loads a request the caller may see (its approvals not loaded), or 404; `lock` in a transaction. */
 export async function visibleRequest(tx: Repositories, ctx: CallContext, requestUuid: string, lock?: RowLock): Promise<LoadedRequest> {
-  const request = await tx.requests.get(requestUuid, false, lock);
-  return requireVisible(ctx, request, request && (await tx.templates.get(request.profileTemplateUuid)));
+  const { request, template } = await tx.requests.getWithTemplateAndCard(requestUuid, undefined, lock);
+  return requireVisible(ctx, request, template);
 }
 
 /**
@@ -191,17 +191,12 @@ export class SmartcardService {
         requestUuid: request.uuid,
         createdAt: now.toISOString(),
       };
-      await tx.smartcards.insert(card);
       // Binding a card is an execute operation: Approved -> Executing (SPEC 6). Conditional on the
       // request still being open and unbound, so two binds of one request never both win.
-      if (!(await tx.requests.bindCard(request.uuid, card.uuid))) {
+      const entry = auditEntry(ctx, now, 'AssignSmartcard', 'Succeeded', { requestUuid: request.uuid, smartcardUuid: card.uuid }, { keyVersion: card.keyVersion });
+      if (!(await tx.requests.bindNewCard(card, entry))) {
         throw new CmError('REQUEST_ALREADY_BOUND', 'The request is already bound to another smart card.');
       }
-      await tx.audit.append(
-        auditEntry(ctx, now, 'AssignSmartcard', 'Succeeded', { requestUuid: request.uuid, smartcardUuid: card.uuid }, {
-          keyVersion: card.keyVersion,
-        }),
-      );
       return { card, created: true };
     });
   }

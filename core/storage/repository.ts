@@ -90,12 +90,14 @@ export interface RequestRepository {
   /**
    * The request (its approvals not loaded) with, read in the same statement, its template's
    * version (the template from the cache when it holds that version, else read as
-   * `templates.get` does) and the card `smartcardUuid` when it is the request's new or old card:
-   * what a key, response or PIN call reads first, in one round trip when the template is cached.
+   * `templates.get` does) and, when `smartcardUuid` is given, that card when it is the request's
+   * new or old card: what an operation on a request reads first, in one round trip when the
+   * template is cached. `lock` locks the request row only, as `get` does.
    */
   getWithTemplateAndCard(
     uuid: string,
-    smartcardUuid: string,
+    smartcardUuid?: string,
+    lock?: RowLock,
   ): Promise<{ request?: RequestRecord; template?: ProfileTemplate; card?: SmartcardRecord }>;
   list(filter: RequestFilter): Promise<RequestRecord[]>;
   /** Requests naming the card as new or old card, newest first (approvals not loaded). */
@@ -117,6 +119,13 @@ export interface RequestRepository {
    * request is open and has no card. False when another unit bound it first.
    */
   bindCard(uuid: string, smartcardUuid: string): Promise<boolean>;
+  /**
+   * A new card bound to its request (`card.requestUuid`), all or nothing: `bindCard`, the card's
+   * row (`smartcards.insert`) and `entry` appended to the audit log. False, nothing written, when
+   * the request is no longer open and unbound. PostgreSQL runs it as one statement; a refusal
+   * there aborts the transaction, so the unit must end (throw) on false.
+   */
+  bindNewCard(card: SmartcardRecord, entry: AuditEntry): Promise<boolean>;
   /** One row per (request, approver): a second approval by the same approver fails. */
   addApproval(requestUuid: string, approval: RequestRecord['approvals'][number]): Promise<void>;
   /**

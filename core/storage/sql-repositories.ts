@@ -105,6 +105,24 @@ const RECORD_RESPONSE = `WITH counted AS (
     ELSE cm_refuse('the card is not live') END AS outcome`;
 const REFUSED = 'CM001';
 
+/** Binds a card to an open, unbound request (parameters: the card, the request, the nil uuid): `bindCard`. */
+const BIND_CARD = `UPDATE requests SET new_smartcard_uuid = ?, status = CASE status WHEN 3 THEN 4 ELSE status END
+  WHERE uuid = ? AND new_smartcard_uuid = ? AND status IN ${OPEN}`;
+
+/**
+ * `requests.bindNewCard` on PostgreSQL, one statement: the bind, the card's row and the audit
+ * row; when the request is no longer open and unbound, cm_refuse aborts it (nothing written).
+ */
+const BIND_NEW_CARD = `WITH bound AS (
+    ${BIND_CARD}
+    RETURNING 1
+  ), card AS (
+    ${INSERT_CARD}
+  ), audited AS (
+    ${INSERT_AUDIT}
+  )
+  SELECT CASE WHEN EXISTS (SELECT 1 FROM bound) THEN 1 ELSE cm_refuse('the request is no longer open and unbound') END AS bound`;
+
 const LOCK_CLAUSES: Record<RowLock, string> = { keyShare: ' FOR KEY SHARE', share: ' FOR SHARE', update: ' FOR UPDATE' };
 
 /** What `requests.patch` may write, in a fixed order (one prepared statement per combination). */
@@ -113,6 +131,14 @@ const PATCHABLE_REQUEST_COLUMNS: [keyof RequestPatch, string][] = [
   ['completed', 'completed'],
   ['newSmartcardUuid', 'new_smartcard_uuid'],
 ];
+
+function cardParams(c: SmartcardRecord): unknown[] {
+  return [
+    c.uuid, c.cardId, c.status, c.flags, c.parentSmartcardUuid, c.primarySmartcardUuid,
+    c.permanentSmartcardUuid, c.assignedUserUuid, c.profileTemplateUuid, c.profileTemplateVersion, c.comment,
+    c.middleware, c.atr, c.keyVersion, c.requestUuid, c.createdAt,
+  ];
+}
 
 function requestParams(r: RequestRecord): unknown[] {
   return [
@@ -239,6 +265,8 @@ export function sqlRepositories(
     return template;
   };
 
+  const bindCard = async (uuid: string, smartcardUuid: string) => (await db.run(BIND_CARD, [smartcardUuid, uuid, NIL_UUID])) === 1;
+
   const insertAudit = (e: AuditEntry) => db.run(INSERT_AUDIT, auditParams(e));
 
   const markExecuted = async (uuid: string, countResponse?: { limit: number }) => {
@@ -297,14 +325,14 @@ export function sqlRepositories(
         const row = await db.get(`SELECT ${REQUEST_COLUMNS} FROM requests WHERE uuid = ?${locking(lock)}`, [uuid]);
         return row ? requestFromRow(row, withApprovals) : undefined;
       },
-      async getWithTemplateAndCard(uuid, smartcardUuid) {
+      async getWithTemplateAndCard(uuid, smartcardUuid = NIL_UUID, lock) {
         // The template's version comes with the request: its body is read only when the cache
         // does not hold that version (as `templates.get` does it, in a statement of its own).
         const row = await db.get(
           `SELECT ${REQUEST_AND_CARD_COLUMNS}, t.version AS template_version FROM requests r
            LEFT JOIN smartcards c ON c.uuid = ? AND (c.uuid = r.new_smartcard_uuid OR c.uuid = r.old_smartcard_uuid)
            LEFT JOIN profile_templates t ON t.uuid = r.profile_template_uuid
-           WHERE r.uuid = ?`,
+           WHERE r.uuid = ?${locking(lock, 'r')}`,
           [smartcardUuid, uuid],
         );
         if (!row) return {};
@@ -357,13 +385,24 @@ export function sqlRepositories(
         await patchRequest(uuid, undefined, fields);
       },
       patchIf: patchRequest,
-      async bindCard(uuid, smartcardUuid) {
-        const changed = await db.run(
-          `UPDATE requests SET new_smartcard_uuid = ?, status = CASE status WHEN 3 THEN 4 ELSE status END
-           WHERE uuid = ? AND new_smartcard_uuid = ? AND status IN ${OPEN}`,
-          [smartcardUuid, uuid, NIL_UUID],
-        );
-        return changed === 1;
+      bindCard,
+      async bindNewCard(card, entry) {
+        if (dialect.rowLocks) {
+          // PostgreSQL: one statement (BIND_NEW_CARD).
+          try {
+            await db.get(BIND_NEW_CARD, [card.uuid, card.requestUuid, NIL_UUID, ...cardParams(card), ...auditParams(entry)]);
+          } catch (err) {
+            if ((err as { code?: unknown }).code === REFUSED) return false;
+            throw err;
+          }
+          onAuditRows(1);
+          return true;
+        }
+        if (!(await bindCard(card.requestUuid, card.uuid))) return false;
+        await db.run(INSERT_CARD, cardParams(card));
+        await insertAudit(entry);
+        onAuditRows(1);
+        return true;
       },
       markExecuted,
       async recordResponse(uuid, smartcardUuid, limit, liveStatuses, entry) {
@@ -434,11 +473,7 @@ export function sqlRepositories(
         return (await db.all('SELECT DISTINCT key_version FROM smartcards WHERE key_version > 0')).map((r) => r.key_version as number);
       },
       async insert(c) {
-        await db.run(INSERT_CARD, [
-          c.uuid, c.cardId, c.status, c.flags, c.parentSmartcardUuid, c.primarySmartcardUuid,
-          c.permanentSmartcardUuid, c.assignedUserUuid, c.profileTemplateUuid, c.profileTemplateVersion, c.comment,
-          c.middleware, c.atr, c.keyVersion, c.requestUuid, c.createdAt,
-        ]);
+        await db.run(INSERT_CARD, cardParams(c));
       },
       async updateStatus(uuid, status) {
         await db.run('UPDATE smartcards SET status = ? WHERE uuid = ?', [status, uuid]);

@@ -195,6 +195,30 @@ for (const dialect of dialects) {
       }
     });
 
+    t.test('a new card bound in one call: the bind, the card and its audit row, or nothing; one winner among many', async (t) => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const r = request();
+        await h.a.transaction((tx) => tx.requests.insert(r));
+        const cards = Array.from({ length: 10 }, () => card(r.uuid, randomBytes(16).toString('hex')));
+        const outcomes = await race(h, 10, async (tx, i) => {
+          if (!(await tx.requests.bindNewCard(cards[i]!, { ...audit('AssignSmartcard', r.uuid), smartcardUuid: cards[i]!.uuid }))) {
+            throw new CmError('REQUEST_ALREADY_BOUND', `unit ${i} lost`);
+          }
+          return cards[i]!.uuid;
+        });
+        const won = fulfilled(outcomes);
+        t.equal(won.length, 1, `round ${round}: one bind won`);
+        t.ok(outcomes.every((o) => o.status === 'fulfilled' || (o.reason as CmError).code === 'REQUEST_ALREADY_BOUND'), 'the others refused as already bound');
+        const after = await h.b.read.requests.get(r.uuid);
+        t.match(after, { newSmartcardUuid: won[0]?.value, status: 4 }, 'the request names the winner, Executing');
+        const stored = await Promise.all(cards.map((c) => h.b.read.smartcards.get(c.uuid)));
+        t.same(stored.filter(Boolean).map((c) => c!.uuid), [won[0]?.value], "only the winner's card row exists");
+        t.same(stored.find(Boolean), cards.find((c) => c.uuid === won[0]?.value), 'stored as given');
+        const rows = await h.b.read.audit.list({ requestUuid: r.uuid, limit: 100 });
+        t.same(rows.map((row) => [row.action, row.smartcardUuid]), [['AssignSmartcard', won[0]?.value]], 'one audit row, the winner\'s');
+      }
+    });
+
     t.test('two binds of one cardid to different requests never both win', async (t) => {
       for (let round = 0; round < ROUNDS; round++) {
         const cardId = randomBytes(16).toString('hex');
