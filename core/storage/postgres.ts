@@ -290,7 +290,9 @@ export class PostgresStore implements Store {
         const value = await work(tx);
         if (inTransaction) {
           committing = true;
-          await client.query('COMMIT');
+          // A statement of the unit failed and the unit went on (it caught the error): PostgreSQL
+          // then answers COMMIT with ROLLBACK, and nothing of the unit was kept.
+          if ((await client.query('COMMIT')).command === 'ROLLBACK') throw new Error('a statement of the unit failed, so its transaction was rolled back');
         }
         client.release();
         this.observer?.committed(1, Number(process.hrtime.bigint() - started) / 1e9, auditRows);

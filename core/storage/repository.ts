@@ -92,7 +92,8 @@ export interface RequestRepository {
    * version (the template from the cache when it holds that version, else read as
    * `templates.get` does) and, when `smartcardUuid` is given, that card when it is the request's
    * new or old card: what an operation on a request reads first, in one round trip when the
-   * template is cached. `lock` locks the request row only, as `get` does.
+   * template is cached. `lock` locks the request row only, as `get` does, and only without a
+   * card (after waiting for the lock PostgreSQL re-reads the request, not the joined card).
    */
   getWithTemplateAndCard(
     uuid: string,
@@ -123,7 +124,8 @@ export interface RequestRepository {
    * A new card bound to its request (`card.requestUuid`), all or nothing: `bindCard`, the card's
    * row (`smartcards.insert`) and `entry` appended to the audit log. False, nothing written, when
    * the request is no longer open and unbound. PostgreSQL runs it as one statement; a refusal
-   * there aborts the transaction, so the unit must end (throw) on false.
+   * there aborts the transaction, so the unit must end (throw) on false: a unit that goes on is
+   * rolled back at its end and rejects.
    */
   bindNewCard(card: SmartcardRecord, entry: AuditEntry): Promise<boolean>;
   /** One row per (request, approver): a second approval by the same approver fails. */

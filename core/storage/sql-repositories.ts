@@ -326,6 +326,9 @@ export function sqlRepositories(
         return row ? requestFromRow(row, withApprovals) : undefined;
       },
       async getWithTemplateAndCard(uuid, smartcardUuid = NIL_UUID, lock) {
+        // After waiting for the request's lock, PostgreSQL re-reads the request row but not the
+        // joined card: a card bound meanwhile would be missing.
+        if (lock && smartcardUuid !== NIL_UUID) throw new Error('getWithTemplateAndCard: a lock with a card is not supported');
         // The template's version comes with the request: its body is read only when the cache
         // does not hold that version (as `templates.get` does it, in a statement of its own).
         const row = await db.get(

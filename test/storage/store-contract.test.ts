@@ -219,6 +219,31 @@ for (const dialect of dialects) {
       }
     });
 
+    t.test('a unit that goes on after one of its statements refused is rolled back and rejects', async (t) => {
+      const r = request();
+      const bound = card(r.uuid, randomBytes(16).toString('hex'));
+      await h.a.transaction(async (tx) => {
+        await tx.requests.insert(r);
+        await tx.smartcards.insert(bound);
+        await tx.requests.bindCard(r.uuid, bound.uuid);
+      });
+      const other = request();
+      const late = card(r.uuid, randomBytes(16).toString('hex'));
+      const unit = h.b.transaction(async (tx) => {
+        await tx.requests.insert(other);
+        return tx.requests.bindNewCard(late, { ...audit('AssignSmartcard', r.uuid), smartcardUuid: late.uuid });
+      });
+      if (dialect.name === 'postgres') {
+        // The refusal aborted the transaction; COMMIT answers ROLLBACK, which must not pass for a commit.
+        await t.rejects(unit, /rolled back/, 'rejected, not reported committed');
+        t.equal(await h.b.read.requests.get(other.uuid), undefined, "nothing of the unit's was kept");
+      } else {
+        t.equal(await unit, false, 'SQLite: refused without aborting the unit');
+      }
+      t.equal(await h.b.read.smartcards.get(late.uuid), undefined, 'no card row for the refused bind');
+      await t.rejects(h.b.read.requests.getWithTemplateAndCard(r.uuid, bound.uuid, 'update'), /not supported/, 'a lock with a card is refused');
+    });
+
     t.test('two binds of one cardid to different requests never both win', async (t) => {
       for (let round = 0; round < ROUNDS; round++) {
         const cardId = randomBytes(16).toString('hex');
