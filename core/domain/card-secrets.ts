@@ -150,11 +150,7 @@ export class CardSecretService {
         const entry = auditEntry(ctx, this.clock.now(), 'GetAuthenticationResponse', 'Succeeded', targetRefs(target), detail);
         const outcome = await this.store.atomicCall((tx) => tx.requests.recordResponse(target.request.uuid, target.card.uuid, this.maxResponses, LIVE, entry));
         if (outcome === 'cardNotLive') throw cardNotLive();
-        if (outcome === 'notCounted') {
-          // Closed or at its limit since the checks above: say which.
-          await this.stillOpen(this.store.read, target.request.uuid);
-          throw limitExceeded();
-        }
+        if (outcome === 'notCounted') throw await this.whyNotCounted(target.request.uuid);
       } catch (err) {
         response.fill(0);
         throw err;
@@ -363,11 +359,10 @@ export class CardSecretService {
     if (this.maxResponses > 0 && request.responsesIssued >= this.maxResponses) throw limitExceeded();
   }
 
-  /** Re-reads the request (in the writing transaction, or after it): it may have changed meanwhile. */
-  private async stillOpen(repositories: Repositories, requestUuid: string): Promise<RequestRecord> {
-    const request = await repositories.requests.get(requestUuid, false);
-    if (!request || !isOpenForExecution(request.status)) throw wrongState('The request is not Approved or Executing.');
-    return request;
+  /** Why a response the checks allowed was not counted: the request closed, or reached its limit, meanwhile. */
+  private async whyNotCounted(requestUuid: string): Promise<CmError> {
+    const request = await this.store.read.requests.get(requestUuid, false);
+    return !request || !isOpenForExecution(request.status) ? wrongState('The request is not Approved or Executing.') : limitExceeded();
   }
 
   /** Records an execute operation (Approved -> Executing); 409 when the request closed meanwhile. */

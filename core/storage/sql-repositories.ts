@@ -267,6 +267,16 @@ export function sqlRepositories(
 
   const bindCard = async (uuid: string, smartcardUuid: string) => (await db.run(BIND_CARD, [smartcardUuid, uuid, NIL_UUID])) === 1;
 
+  /** Runs a statement that cm_refuse may abort: its row, or undefined when it refused (nothing written). */
+  const refusable = async (sql: string, params: unknown[]): Promise<{ row: Row | undefined } | undefined> => {
+    try {
+      return { row: await db.get(sql, params) };
+    } catch (err) {
+      if ((err as { code?: unknown }).code === REFUSED) return undefined;
+      throw err;
+    }
+  };
+
   const insertAudit = (e: AuditEntry) => db.run(INSERT_AUDIT, auditParams(e));
 
   const markExecuted = async (uuid: string, countResponse?: { limit: number }) => {
@@ -392,12 +402,7 @@ export function sqlRepositories(
       async bindNewCard(card, entry) {
         if (dialect.rowLocks) {
           // PostgreSQL: one statement (BIND_NEW_CARD).
-          try {
-            await db.get(BIND_NEW_CARD, [card.uuid, card.requestUuid, NIL_UUID, ...cardParams(card), ...auditParams(entry)]);
-          } catch (err) {
-            if ((err as { code?: unknown }).code === REFUSED) return false;
-            throw err;
-          }
+          if (!(await refusable(BIND_NEW_CARD, [card.uuid, card.requestUuid, NIL_UUID, ...cardParams(card), ...auditParams(entry)]))) return false;
           onAuditRows(1);
           return true;
         }
@@ -411,13 +416,9 @@ export function sqlRepositories(
       async recordResponse(uuid, smartcardUuid, limit, liveStatuses, entry) {
         if (dialect.rowLocks) {
           // PostgreSQL: one statement (RECORD_RESPONSE), one round trip.
-          try {
-            const row = await db.get(RECORD_RESPONSE, [1, uuid, limit, limit, smartcardUuid, ...auditParams(entry), liveStatuses]);
-            if (row?.outcome !== 1) return 'notCounted';
-          } catch (err) {
-            if ((err as { code?: unknown }).code === REFUSED) return 'cardNotLive';
-            throw err;
-          }
+          const ran = await refusable(RECORD_RESPONSE, [1, uuid, limit, limit, smartcardUuid, ...auditParams(entry), liveStatuses]);
+          if (!ran) return 'cardNotLive';
+          if (ran.row?.outcome !== 1) return 'notCounted';
           onAuditRows(1);
           return 'recorded';
         }

@@ -167,6 +167,18 @@ function race<T>(h: Handles, n: number, unit: (tx: Repositories, i: number) => P
 }
 const fulfilled = <T>(outcomes: PromiseSettledResult<T>[]) => outcomes.filter((o): o is PromiseFulfilledResult<T> => o.status === 'fulfilled');
 
+/** A request and a new card bound to it, committed; the card's fields as given (status 1 by default). */
+async function requestWithBoundCard(store: Store, requestFields: Partial<RequestRecord> = {}, cardFields: Partial<SmartcardRecord> = {}) {
+  const r = request(requestFields);
+  const c = { ...card(r.uuid, randomBytes(16).toString('hex')), ...cardFields };
+  await store.transaction(async (tx) => {
+    await tx.requests.insert(r);
+    await tx.smartcards.insert(c);
+    await tx.requests.bindCard(r.uuid, c.uuid);
+  });
+  return { r, c };
+}
+
 for (const dialect of dialects) {
   t.test(dialect.name, async (t) => {
     const { seen, observer } = recorder();
@@ -220,13 +232,7 @@ for (const dialect of dialects) {
     });
 
     t.test('a unit that goes on after one of its statements refused is rolled back and rejects', async (t) => {
-      const r = request();
-      const bound = card(r.uuid, randomBytes(16).toString('hex'));
-      await h.a.transaction(async (tx) => {
-        await tx.requests.insert(r);
-        await tx.smartcards.insert(bound);
-        await tx.requests.bindCard(r.uuid, bound.uuid);
-      });
+      const { r, c: bound } = await requestWithBoundCard(h.a);
       const other = request();
       const late = card(r.uuid, randomBytes(16).toString('hex'));
       const unit = h.b.transaction(async (tx) => {
@@ -371,13 +377,7 @@ for (const dialect of dialects) {
     });
 
     t.test('a key answer commits before a status change of its card or not at all', async (t) => {
-      const r = request({ status: 4 });
-      const c = card(r.uuid, randomBytes(16).toString('hex'));
-      await h.a.transaction(async (tx) => {
-        await tx.requests.insert(r);
-        await tx.smartcards.insert(c);
-        await tx.requests.bindCard(r.uuid, c.uuid);
-      });
+      const { r, c } = await requestWithBoundCard(h.a, { status: 4 });
       const answers = race(h, 8, async (tx) => {
         // The domain's order: the request row (a counted execute operation), then the card.
         if (!(await tx.requests.markExecuted(r.uuid))) throw new CmError('WRONG_STATE', 'closed');
@@ -405,16 +405,7 @@ for (const dialect of dialects) {
 
     t.test('a challenge-response recorded in one call: counted, its card checked and audited, or nothing written', async (t) => {
       const LIVE = [2, 3, 5];
-      const setUp = async (fields: Partial<RequestRecord> = {}, cardStatus = 2) => {
-        const r = request(fields);
-        const c = { ...card(r.uuid, randomBytes(16).toString('hex')), status: cardStatus };
-        await h.a.transaction(async (tx) => {
-          await tx.requests.insert(r);
-          await tx.smartcards.insert(c);
-          await tx.requests.bindCard(r.uuid, c.uuid);
-        });
-        return { r, c };
-      };
+      const setUp = (fields: Partial<RequestRecord> = {}, cardStatus = 2) => requestWithBoundCard(h.a, fields, { status: cardStatus });
       const entry = (r: RequestRecord, c: SmartcardRecord) => ({ ...audit('GetAuthenticationResponse', r.uuid), smartcardUuid: c.uuid });
       const record = (r: RequestRecord, c: SmartcardRecord, limit: number, cardUuid = c.uuid) =>
         h.a.atomicCall((tx) => tx.requests.recordResponse(r.uuid, cardUuid, limit, LIVE, entry(r, c)));
@@ -456,13 +447,7 @@ for (const dialect of dialects) {
 
     t.test('challenge-responses recorded in one call racing a retirement: every one counted and audited before it, or refused', async (t) => {
       for (let round = 0; round < ROUNDS; round++) {
-        const r = request({ status: 4 });
-        const c = { ...card(r.uuid, randomBytes(16).toString('hex')), status: 2 };
-        await h.a.transaction(async (tx) => {
-          await tx.requests.insert(r);
-          await tx.smartcards.insert(c);
-          await tx.requests.bindCard(r.uuid, c.uuid);
-        });
+        const { r, c } = await requestWithBoundCard(h.a, { status: 4 }, { status: 2 });
         // Three waves: one answered before the retirement begins, one started with it (these
         // interleave with it as they may), one started after it committed (all refused).
         const answer = (i: number) =>
