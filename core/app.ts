@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { applyHeapGrowingPercent } from '../common/heap.js';
 import { TokenVerifier } from './auth/token.js';
 import { poolCertificateAuthority } from './ca/authority.js';
 import { loadOrCreateCa } from './ca/ca-store.js';
@@ -79,6 +80,7 @@ export async function checkDeployment(store: Store, caCertDer: Buffer, keyRing: 
 
 export async function startCore(config: CoreConfig, options: { log: Logger; embedded: boolean }): Promise<RunningCore> {
   const { log, embedded } = options;
+  applyHeapGrowingPercent(config.heapGrowingPercent);
   // Only the embedded default on SQLite generates what is not configured (never with PostgreSQL).
   const generates = embedded && !isPostgresUrl(config.database);
   const metrics = new CoreMetrics();

@@ -27,6 +27,7 @@ import {
   type EnvValues,
   type LogLevel,
 } from '../common/env.js';
+import { HEAP_ENV } from '../common/heap.js';
 import type { TokenConfig } from '../workers/crypto/pkcs11-token.js';
 import { loadKeyRingFile, parseKeyRing, type KeyRing } from './crypto/key-ring.js';
 
@@ -68,6 +69,7 @@ export const CORE_ENV = {
   CM_STREAM_IDLE_SECONDS: integer(300, 1, 86_400),
   CM_MAX_STREAMS_PER_CALLER: integer(8, 1, 10_000),
   CM_RATE_LIMIT: integer(0, 0, 1_000_000),
+  ...HEAP_ENV,
 };
 
 export interface CoreConfig {
@@ -102,6 +104,8 @@ export interface CoreConfig {
   streams: { idleSeconds: number; maxPerCaller: number };
   /** CM_RATE_LIMIT: key and PIN calls per minute per verified caller; 0 = no limit. */
   rateLimitPerMinute: number;
+  /** CM_HEAP_GROWING_PERCENT (common/heap.ts); 0 leaves V8's heuristic. */
+  heapGrowingPercent: number;
   logLevel: LogLevel;
   allowInsecure: boolean;
   /** Where a core run on its own serves Prometheus /metrics (SPEC 11); undefined = no listener. */
@@ -208,6 +212,7 @@ export function loadCoreConfig(env: Env = process.env, options: CoreLoadOptions 
     allowInsecure: v.CM_ALLOW_INSECURE,
     streams: { idleSeconds: v.CM_STREAM_IDLE_SECONDS, maxPerCaller: v.CM_MAX_STREAMS_PER_CALLER },
     rateLimitPerMinute: v.CM_RATE_LIMIT,
+    heapGrowingPercent: v.CM_HEAP_GROWING_PERCENT,
     metrics: v.CM_METRICS_PORT === undefined ? undefined : { host: v.CM_METRICS_HOST ?? v.CM_GRPC_HOST, port: v.CM_METRICS_PORT },
   };
 }

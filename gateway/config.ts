@@ -17,6 +17,7 @@ import {
   type Env,
   type LogLevel,
 } from '../common/env.js';
+import { HEAP_ENV } from '../common/heap.js';
 import { resolveCoreTarget } from './core-client.js';
 
 export { ConfigError, isLoopbackHost, type LogLevel };
@@ -40,6 +41,8 @@ export interface GatewayConfig {
   publicUrl: string;
   /** How long one call to the core may take. */
   coreDeadlineMs: number;
+  /** CM_HEAP_GROWING_PERCENT (common/heap.ts); 0 leaves V8's heuristic. */
+  heapGrowingPercent: number;
 }
 
 const CORE_DEADLINE_MS = 10_000;
@@ -52,6 +55,7 @@ export const GATEWAY_ENV = {
   CM_LOG_LEVEL: choice<LogLevel>(LOG_LEVELS, 'info'),
   CM_ALLOW_INSECURE: flag(),
   CM_PUBLIC_URL: httpUrl(),
+  ...HEAP_ENV,
 };
 
 function coreAddress(text: string): string {
@@ -78,5 +82,6 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     allowInsecure: v.CM_ALLOW_INSECURE,
     publicUrl: v.CM_PUBLIC_URL ?? `${tls ? 'https' : 'http'}://${shownHost}:${v.CM_HTTP_PORT}`,
     coreDeadlineMs: CORE_DEADLINE_MS,
+    heapGrowingPercent: v.CM_HEAP_GROWING_PERCENT,
   };
 }

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
+import { applyHeapGrowingPercent } from '../common/heap.js';
 import { ListenError } from '../common/listen-error.js';
 import { buildGateway } from './app.js';
 import type { GatewayConfig } from './config.js';
@@ -35,6 +36,7 @@ const TIMEOUTS = {
 };
 
 export async function startGateway(config: GatewayConfig, options: StartGatewayOptions = {}): Promise<RunningGateway> {
+  applyHeapGrowingPercent(config.heapGrowingPercent);
   const https = config.tls
     ? {
         cert: config.tls.cert,

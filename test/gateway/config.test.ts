@@ -18,6 +18,7 @@ t.test('defaults', async (t) => {
     allowInsecure: false,
     publicUrl: 'http://127.0.0.1:8080',
     coreDeadlineMs: 10_000,
+    heapGrowingPercent: 100,
   });
 });
 
@@ -33,6 +34,7 @@ t.test('every variable', async (t) => {
     CM_TLS_CA: join(folder, 'ca.pem'),
     CM_LOG_LEVEL: 'DEBUG',
     CM_PUBLIC_URL: 'https://cm.example.org/',
+    CM_HEAP_GROWING_PERCENT: '0',
   });
   t.equal(config.httpHost, '0.0.0.0');
   t.equal(config.httpPort, 9443);
@@ -42,6 +44,7 @@ t.test('every variable', async (t) => {
   t.equal(config.tls?.ca?.toString(), 'ca.pem');
   t.equal(config.logLevel, 'debug');
   t.equal(config.publicUrl, 'https://cm.example.org');
+  t.equal(config.heapGrowingPercent, 0, "0: V8's own heuristic");
   t.equal(loadGatewayConfig({ CM_HTTP_HOST: '::1', CM_HTTP_PORT: '0' }).publicUrl, 'http://[::1]:0');
 });
 
@@ -66,6 +69,8 @@ t.test('bad values name their variable', async (t) => {
     [{ CM_ALLOW_INSECURE: 'maybe' }, 'CM_ALLOW_INSECURE', /not a flag/],
     [{ CM_PUBLIC_URL: 'not a url' }, 'CM_PUBLIC_URL', /not a URL/],
     [{ CM_PUBLIC_URL: 'ftp://cm' }, 'CM_PUBLIC_URL', /http or https/],
+    [{ CM_HEAP_GROWING_PERCENT: '1001' }, 'CM_HEAP_GROWING_PERCENT', /whole number from 0 to 1000/],
+    [{ CM_HEAP_GROWING_PERCENT: '-5' }, 'CM_HEAP_GROWING_PERCENT', /whole number from 0 to 1000/],
   ];
   for (const [env, variable, message] of cases) {
     t.throws(() => loadGatewayConfig(env), { variable, message }, JSON.stringify(env));
