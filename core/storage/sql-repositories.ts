@@ -83,6 +83,10 @@ const COUNT_RESPONSE = `UPDATE requests SET status = CASE status WHEN 3 THEN 4 E
 const CARD_OF_REQUEST_STATUS = `SELECT c.status FROM smartcards c JOIN requests r ON r.uuid = ?
   WHERE c.uuid = ? AND (r.new_smartcard_uuid = c.uuid OR r.old_smartcard_uuid = c.uuid)`;
 
+/** For `COUNT_RESPONSE ... AND EXISTS (...)` on SQLite: the card (parameter) is the request's and in one of the statuses that follow. */
+const LIVE_CARD_OF_REQUEST = `SELECT 1 FROM smartcards c WHERE c.uuid = ?
+  AND (c.uuid = requests.new_smartcard_uuid OR c.uuid = requests.old_smartcard_uuid) AND c.status IN `;
+
 /**
  * `requests.recordResponse` on PostgreSQL, one statement: the counting UPDATE locks the request
  * row, the card row is then locked shared (the contract's lock order: the join cannot yield the
@@ -422,14 +426,16 @@ export function sqlRepositories(
           onAuditRows(1);
           return 'recorded';
         }
-        // SQLite: nothing runs between these statements (one writer), so the card is read first
-        // and nothing is written when it is not live; the request's state still takes precedence.
-        const status = await keyReleaseStatus(smartcardUuid, uuid);
-        if (status === undefined || !liveStatuses.includes(status)) {
+        // SQLite (one writer: nothing runs between these statements): the count, on the condition
+        // that the card is the request's and live, then the audit row. When nothing was counted,
+        // the request's state takes precedence in saying why.
+        const counted = await db.run(`${COUNT_RESPONSE} AND EXISTS (${LIVE_CARD_OF_REQUEST}(${placeholders(liveStatuses.length)}))`, [
+          1, uuid, limit, limit, smartcardUuid, ...liveStatuses,
+        ]);
+        if (counted !== 1) {
           const countable = await db.get(`SELECT 1 AS yes FROM requests WHERE uuid = ? AND ${COUNTABLE}`, [uuid, limit, limit]);
           return countable ? 'cardNotLive' : 'notCounted';
         }
-        if (!(await markExecuted(uuid, { limit }))) return 'notCounted';
         await insertAudit(entry);
         onAuditRows(1);
         return 'recorded';
