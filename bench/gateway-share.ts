@@ -7,18 +7,18 @@
 //   forward REST              a bare Fastify route making the gateway's call to the stub: the same
 //                             request message, metadata and deadline, the libraries' defaults;
 //   gateway REST, stub gRPC   the service's own gateway in front of the stub, and the stub called
-//                             directly with the bench's gRPC driver (as the gRPC row calls the core);
-//   noop REST at half rate    the baseline again, its load held to half the rate it reached: what
-//                             the per-call CPU of the same code does when fewer calls share each
-//                             turn of the event loop (the REST rows of the service run at about
-//                             half the baseline's rate).
+//                             directly with the bench's gRPC driver, as the main bench's gRPC row
+//                             calls the core (the token as metadata; no deadline, no correlation id).
+//
+// The stub's two processes set the service's heap growing percent (common/heap.ts) as the service
+// does; the no-op baseline runs with Node's defaults, as in the main bench.
 //
 // Every row is measured in alternating turns (all rows, then all rows again), so a change of the
 // machine's speed hits them alike; the server CPU per call is the server process's (all threads).
 //
 //   node dist/bench/gateway-share.js [--seconds S] [--rounds R] [--warmup S] [--connections C] [--cpu-prof DIR]
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -47,7 +47,7 @@ const warmupSeconds = Number(args.warmup);
 const rounds = Number(args.rounds);
 const connections = Number(args.connections);
 
-type RowId = 'noopRest' | 'noopGrpc' | 'forwardRest' | 'gatewayRest' | 'stubGrpc' | 'noopRestHalf';
+type RowId = 'noopRest' | 'noopGrpc' | 'forwardRest' | 'gatewayRest' | 'stubGrpc';
 
 const LABELS: Record<RowId, string> = {
   noopRest: 'noop REST (Fastify -> grpc-js no-op)',
@@ -55,7 +55,6 @@ const LABELS: Record<RowId, string> = {
   forwardRest: 'forward REST (bare route, the real call, stub core)',
   gatewayRest: 'gateway REST (the service gateway, stub core)',
   stubGrpc: 'stub core gRPC, direct (GetAuthenticationResponse)',
-  noopRestHalf: 'noop REST at half its rate',
 };
 
 interface Tally {
@@ -82,6 +81,8 @@ async function main(): Promise<void> {
       nodeFlags: args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(args['cpu-prof'], name)}`] : [],
     });
   const children: RunningChild[] = [];
+  const clients: grpc.Client[] = [];
+  let failed = true;
   try {
     const noop = await start('baseline-noop', 'baseline-server', 'noop');
     children.push(noop);
@@ -99,7 +100,9 @@ async function main(): Promise<void> {
 
     const pingClient = noopClient(`127.0.0.1:${noop.ports.grpc}`);
     const v1 = loadCmProto().proto.cm.v1;
-    const stubClient = new v1.SmartcardService(`127.0.0.1:${gateway.ports.grpc}`, grpc.credentials.createInsecure()) as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const stubClient = new v1.SmartcardService(`127.0.0.1:${gateway.ports.grpc}`, grpc.credentials.createInsecure());
+    clients.push(pingClient, stubClient);
+    const getAuthenticationResponse = (stubClient as unknown as Record<string, (...a: unknown[]) => unknown>).GetAuthenticationResponse!;
     const metadata = new grpc.Metadata();
     metadata.set('authorization', `Bearer ${token}`);
     let item = 0;
@@ -107,7 +110,6 @@ async function main(): Promise<void> {
       const card = cards[item++ % cards.length]!;
       return { requestUuid: card.requestUuid, smartcardUuid: card.smartcardUuid, cardId: card.cardId, challenge, diversified: item % 2 === 0, atr: BENCH_ATR };
     };
-    let halfRate = 0;
 
     const rows: { id: RowId; child: RunningChild; run(s: number): Promise<LoadResult> }[] = [
       { id: 'noopRest', child: noop, run: (s) => runHttpLoad({ ...noopRest, durationSeconds: s }) },
@@ -123,22 +125,17 @@ async function main(): Promise<void> {
         child: gateway,
         run: (s) =>
           runUnaryLoad({
-            call: (r, m, cb) => stubClient.GetAuthenticationResponse!.call(stubClient, r, m, cb),
+            call: (r, m, cb) => getAuthenticationResponse.call(stubClient, r, m, cb),
             request: authItem,
             metadata,
             concurrency: connections,
             durationSeconds: s,
           }),
       },
-      { id: 'noopRestHalf', child: noop, run: (s) => runHttpLoad({ ...noopRest, durationSeconds: s, overallRate: halfRate }) },
     ];
 
     log(`warm-up: ${warmupSeconds} s per row; then ${rounds} turns of ${seconds} s per row (logs in ${dir})`);
-    for (const row of rows) {
-      if (row.id === 'noopRestHalf') continue;
-      const r = await row.run(warmupSeconds);
-      if (row.id === 'noopRest') halfRate = Math.max(1, Math.round(r.ok / r.seconds / 2));
-    }
+    for (const row of rows) await row.run(warmupSeconds);
     const tallies = new Map<RowId, Tally>(rows.map((r) => [r.id, { ok: 0, errors: 0, seconds: 0, cpuSeconds: 0, perTurn: [] }]));
     for (let round = 1; round <= rounds; round++) {
       for (const row of rows) {
@@ -151,13 +148,17 @@ async function main(): Promise<void> {
         t.seconds += r.seconds;
         t.cpuSeconds += cpu;
         t.perTurn.push((cpu / Math.max(1, r.ok)) * 1e6);
-        if (row.id === 'noopRest') halfRate = Math.max(1, Math.round(r.ok / r.seconds / 2));
         log(`turn ${round}, ${row.id}: ${Math.round(r.ok / r.seconds)}/s, ${Math.round((cpu / Math.max(1, r.ok)) * 1e6)} us of server CPU per call${r.errors ? `, ${r.errors} errors (${r.errorSamples.join('; ')})` : ''}`);
       }
     }
     report(tallies);
+    failed = false;
   } finally {
+    for (const client of clients) client.close();
     for (const child of children) await child.stop();
+    // The servers' logs are kept when something failed.
+    if (failed) log(`logs kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -178,13 +179,11 @@ function report(tallies: Map<RowId, Tally>): void {
   const share = us('gatewayRest') - us('stubGrpc') - hop;
   const content = us('forwardRest') - us('stubGrpc') - hop;
   const stack = us('gatewayRest') - us('forwardRest');
-  const rate = us('noopRestHalf') - us('noopRest');
   lines.push(
     '',
     `the gateway's share with a core that does nothing, (gateway REST - stub gRPC) - (noop REST - noop gRPC): ${fmt(share)} us`,
     `  of which the call's content (message, metadata, deadline, its answer), (forward REST - stub gRPC) - (noop REST - noop gRPC): ${fmt(content)} us`,
     `  of which the gateway's own stack over a bare route (hooks, schemas, conventions, metrics, logging), gateway REST - forward REST: ${fmt(stack)} us`,
-    `the no-op's per-call CPU at half its rate minus at full rate: ${fmt(rate)} us`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -16,8 +16,6 @@ export interface HttpLoad {
   requests: AutocannonRequest[];
   /** Record latencies here (to merge several runs into one figure); a new recorder otherwise. */
   latency?: LatencyRecorder;
-  /** Requests per second over all connections, when the load is to be held below what the server can do. */
-  overallRate?: number;
 }
 
 export function runHttpLoad(load: HttpLoad): Promise<LoadResult> {
@@ -39,7 +37,6 @@ export function runHttpLoad(load: HttpLoad): Promise<LoadResult> {
         sampleInt: 100,
         headers: load.headers,
         requests: load.requests,
-        ...(load.overallRate !== undefined ? { overallRate: load.overallRate } : {}),
         ...(load.amount !== undefined ? { amount: load.amount } : { duration: load.durationSeconds ?? 5 }),
       },
       (err) => {

@@ -11,6 +11,7 @@
 // (or, for `forward`, the call's content's).
 import * as grpc from '@grpc/grpc-js';
 import Fastify from 'fastify';
+import { applyHeapGrowingPercent } from '../common/heap.js';
 import { loadGatewayConfig } from '../gateway/config.js';
 import { startGateway } from '../gateway/server.js';
 import { loadCmProto } from '../proto/load.js';
@@ -75,6 +76,8 @@ async function main(mode: string): Promise<void> {
     const gateway = await startGateway(config);
     front = { port: Number(new URL(gateway.url).port), close: () => gateway.close() };
   } else if (mode === 'forward') {
+    // What startGateway sets in the gateway mode (the default for the heap limit): alike in both.
+    applyHeapGrowingPercent(undefined);
     front = await startForward(stub.port);
   } else {
     throw new Error(`unknown stub-core mode ${mode}`);

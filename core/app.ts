@@ -80,7 +80,7 @@ export async function checkDeployment(store: Store, caCertDer: Buffer, keyRing: 
 
 export async function startCore(config: CoreConfig, options: { log: Logger; embedded: boolean }): Promise<RunningCore> {
   const { log, embedded } = options;
-  applyHeapGrowingPercent(config.heapGrowingPercent);
+  const heapGrowingPercent = applyHeapGrowingPercent(config.heapGrowingPercent);
   // Only the embedded default on SQLite generates what is not configured (never with PostgreSQL).
   const generates = embedded && !isPostgresUrl(config.database);
   const metrics = new CoreMetrics();
@@ -158,7 +158,7 @@ export async function startCore(config: CoreConfig, options: { log: Logger; embe
       });
     }, READINESS_INTERVAL_MS);
     readiness.unref();
-    log.info({ host: config.grpcHost, port, keyVersion: ring.newestVersion, caCreated: ca.created }, 'core listening');
+    log.info({ host: config.grpcHost, port, keyVersion: ring.newestVersion, caCreated: ca.created, heapGrowingPercent }, 'core listening');
 
     return {
       port,

@@ -104,8 +104,8 @@ export interface CoreConfig {
   streams: { idleSeconds: number; maxPerCaller: number };
   /** CM_RATE_LIMIT: key and PIN calls per minute per verified caller; 0 = no limit. */
   rateLimitPerMinute: number;
-  /** CM_HEAP_GROWING_PERCENT (common/heap.ts); 0 leaves V8's heuristic. */
-  heapGrowingPercent: number;
+  /** CM_HEAP_GROWING_PERCENT (common/heap.ts); undefined: the default for the heap limit, 0: nothing set. */
+  heapGrowingPercent?: number;
   logLevel: LogLevel;
   allowInsecure: boolean;
   /** Where a core run on its own serves Prometheus /metrics (SPEC 11); undefined = no listener. */

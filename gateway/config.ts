@@ -41,8 +41,8 @@ export interface GatewayConfig {
   publicUrl: string;
   /** How long one call to the core may take. */
   coreDeadlineMs: number;
-  /** CM_HEAP_GROWING_PERCENT (common/heap.ts); 0 leaves V8's heuristic. */
-  heapGrowingPercent: number;
+  /** CM_HEAP_GROWING_PERCENT (common/heap.ts); undefined: the default for the heap limit, 0: nothing set. */
+  heapGrowingPercent?: number;
 }
 
 const CORE_DEADLINE_MS = 10_000;

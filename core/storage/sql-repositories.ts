@@ -83,9 +83,20 @@ const COUNT_RESPONSE = `UPDATE requests SET status = CASE status WHEN 3 THEN 4 E
 const CARD_OF_REQUEST_STATUS = `SELECT c.status FROM smartcards c JOIN requests r ON r.uuid = ?
   WHERE c.uuid = ? AND (r.new_smartcard_uuid = c.uuid OR r.old_smartcard_uuid = c.uuid)`;
 
-/** For `COUNT_RESPONSE ... AND EXISTS (...)` on SQLite: the card (parameter) is the request's and in one of the statuses that follow. */
-const LIVE_CARD_OF_REQUEST = `SELECT 1 FROM smartcards c WHERE c.uuid = ?
-  AND (c.uuid = requests.new_smartcard_uuid OR c.uuid = requests.old_smartcard_uuid) AND c.status IN `;
+/**
+ * `requests.recordResponse` on SQLite: COUNT_RESPONSE when the card (parameter) is the request's
+ * and in one of the `statuses` live statuses that follow (parameters). Built once per count.
+ */
+const countsOnLiveCard = new Map<number, string>();
+const countOnLiveCard = (statuses: number) => {
+  let sql = countsOnLiveCard.get(statuses);
+  if (sql === undefined) {
+    sql = `${COUNT_RESPONSE} AND EXISTS (SELECT 1 FROM smartcards c WHERE c.uuid = ?
+      AND (c.uuid = requests.new_smartcard_uuid OR c.uuid = requests.old_smartcard_uuid) AND c.status IN (${placeholders(statuses)}))`;
+    countsOnLiveCard.set(statuses, sql);
+  }
+  return sql;
+};
 
 /**
  * `requests.recordResponse` on PostgreSQL, one statement: the counting UPDATE locks the request
@@ -429,7 +440,7 @@ export function sqlRepositories(
         // SQLite (one writer: nothing runs between these statements): the count, on the condition
         // that the card is the request's and live, then the audit row. When nothing was counted,
         // the request's state takes precedence in saying why.
-        const counted = await db.run(`${COUNT_RESPONSE} AND EXISTS (${LIVE_CARD_OF_REQUEST}(${placeholders(liveStatuses.length)}))`, [
+        const counted = await db.run(countOnLiveCard(liveStatuses.length), [
           1, uuid, limit, limit, smartcardUuid, ...liveStatuses,
         ]);
         if (counted !== 1) {

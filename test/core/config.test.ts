@@ -78,8 +78,8 @@ t.test('a key ring file is read and checked at configuration time', async (t) =>
   t.throws(() => loadCoreConfig({ CM_MASTER_KEYS_FILE: join(dir, 'none') }, { embedded: true }), { variable: 'CM_MASTER_KEYS_FILE', message: /does not exist/ });
 });
 
-t.test('CM_HEAP_GROWING_PERCENT: 100 unless set, 0 for V8 own heuristic, anything else named', async (t) => {
-  t.equal(loadCoreConfig({}, { embedded: true }).heapGrowingPercent, 100);
+t.test('CM_HEAP_GROWING_PERCENT: unset (the default for the heap limit), 0 to 1000, anything else named', async (t) => {
+  t.equal(loadCoreConfig({}, { embedded: true }).heapGrowingPercent, undefined);
   t.equal(loadCoreConfig({ CM_HEAP_GROWING_PERCENT: '0' }, { embedded: true }).heapGrowingPercent, 0);
   t.equal(loadCoreConfig({ CM_HEAP_GROWING_PERCENT: '250' }, { embedded: true }).heapGrowingPercent, 250);
   for (const value of ['1001', 'half', '-1']) {

@@ -18,7 +18,7 @@ t.test('defaults', async (t) => {
     allowInsecure: false,
     publicUrl: 'http://127.0.0.1:8080',
     coreDeadlineMs: 10_000,
-    heapGrowingPercent: 100,
+    heapGrowingPercent: undefined,
   });
 });
 
@@ -44,7 +44,7 @@ t.test('every variable', async (t) => {
   t.equal(config.tls?.ca?.toString(), 'ca.pem');
   t.equal(config.logLevel, 'debug');
   t.equal(config.publicUrl, 'https://cm.example.org');
-  t.equal(config.heapGrowingPercent, 0, "0: V8's own heuristic");
+  t.equal(config.heapGrowingPercent, 0, '0: nothing set');
   t.equal(loadGatewayConfig({ CM_HTTP_HOST: '::1', CM_HTTP_PORT: '0' }).publicUrl, 'http://[::1]:0');
 });
 

@@ -26,11 +26,12 @@ t.test('a core on its own: /metrics on CM_METRICS_PORT, promtool-clean; one debu
   const seed = await startTestCore();
   const dir = seed.dir;
   await seed.core.close();
-  const env = { ...testEnv(dir), CM_CA_CERT: join(dir, 'ca.crt'), CM_CA_KEY: join(dir, 'ca.key'), CM_METRICS_PORT: '0', CM_LOG_LEVEL: 'debug' };
+  const env = { ...testEnv(dir), CM_CA_CERT: join(dir, 'ca.crt'), CM_CA_KEY: join(dir, 'ca.key'), CM_METRICS_PORT: '0', CM_LOG_LEVEL: 'debug', CM_HEAP_GROWING_PERCENT: '150' };
   const core = run(process.execPath, ['dist/bin/core.js'], env);
   t.teardown(() => void core.child.kill('SIGKILL'));
   const [, metricsPort] = await core.waitFor(/"port":(\d+),"msg":"metrics listening"/);
   const [, grpcPort] = await core.waitFor(/"port":(\d+),"keyVersion".*"msg":"core listening"/);
+  await core.waitFor(/"heapGrowingPercent":150,"msg":"core listening"/);
   const clients = makeClients(`127.0.0.1:${grpcPort}`);
   t.teardown(() => Object.values(clients).forEach((c) => c.close()));
 

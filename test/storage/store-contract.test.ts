@@ -421,8 +421,9 @@ for (const dialect of dialects) {
       t.equal(await record(r, c, 2), 'recorded');
       t.equal(await record(r, c, 2), 'notCounted', 'at its limit');
       t.same(await state(r), { status: 4, issued: 2, audited: before.audited + 2 }, 'nothing more written at the limit');
-      t.equal(await record(r, c, 0, randomUUID()), 'cardNotLive', "a card that is not the request's");
-      t.same(await state(r), { status: 4, issued: 2, audited: before.audited + 2 }, 'nothing written for it');
+      t.equal(await record(r, c, 0, randomUUID()), 'cardNotLive', 'a card that does not exist');
+      t.equal(await record(r, c, 0, (await setUp()).c.uuid), 'cardNotLive', "another request's live card");
+      t.same(await state(r), { status: 4, issued: 2, audited: before.audited + 2 }, 'nothing written for either');
 
       const retired = await setUp({}, 6);
       const retiredBefore = await state(retired.r);
