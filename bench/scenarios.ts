@@ -22,7 +22,16 @@ const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 const diversifiedFor = (i: number) => i % 2 === 0;
 
 /**
- * Each call goes to the next card, as the read and bind loads do: the calls in flight are on
+ * GETs of `paths` in turn across all connections: the calls in flight are on different paths
+ * (not every connection walking the same list in step).
+ */
+function getInTurn(paths: readonly string[]): AutocannonRequest[] {
+  let next = 0;
+  return [{ method: 'GET', setupRequest: (request: AutocannonRequest) => ({ ...request, path: paths[next++ % paths.length] }) }];
+}
+
+/**
+ * Each call goes to the next card (`getInTurn`), as the read and bind loads do: the calls in flight are on
  * different cards, as those of issuance clients each working on its own card are. (A fixed list
  * of requests is walked by every connection in step: 64 calls on one card at a time, a convoy on
  * its request row that a store with row locks, PostgreSQL, serialises.)
@@ -33,13 +42,7 @@ export function authenticationResponseLoad(target: HttpTarget, cards: readonly B
       `${BASE_PATH}/requests/${card.requestUuid}/smartcards/${card.smartcardUuid}/authenticationresponse?` +
       `cardid=${card.cardId}&challenge=${encodeURIComponent(challenge)}&diversified=${diversifiedFor(i)}&atr=${BENCH_ATR}`,
   );
-  let next = 0;
-  return {
-    url: target.url,
-    connections: target.connections,
-    headers: auth(target.token),
-    requests: [{ method: 'GET', setupRequest: (request: AutocannonRequest) => ({ ...request, path: paths[next++ % paths.length] }) }],
-  };
+  return { url: target.url, connections: target.connections, headers: auth(target.token), requests: getInTurn(paths) };
 }
 
 /** serverproposedpin, each call on the next card (see `authenticationResponseLoad`). */
@@ -48,28 +51,13 @@ export function serverProposedPinLoad(target: HttpTarget, cards: readonly BoundC
     (card) =>
       `${BASE_PATH}/requests/${card.requestUuid}/smartcards/${card.smartcardUuid}/serverproposedpin?cardid=${card.cardId}&challenge=${encodeURIComponent(challenge)}&atr=${BENCH_ATR}`,
   );
-  let next = 0;
-  return {
-    url: target.url,
-    connections: target.connections,
-    headers: auth(target.token),
-    requests: [{ method: 'GET', setupRequest: (request: AutocannonRequest) => ({ ...request, path: paths[next++ % paths.length] }) }],
-  };
+  return { url: target.url, connections: target.connections, headers: auth(target.token), requests: getInTurn(paths) };
 }
 
+/** Reads spread over `cardUuids` in turn (`getInTurn`). */
 export function readCardLoad(target: HttpTarget, cardUuids: readonly string[]): Omit<HttpLoad, 'durationSeconds' | 'amount'> {
-  let next = 0;
-  return {
-    url: target.url,
-    connections: target.connections,
-    headers: auth(target.token),
-    requests: [
-      {
-        method: 'GET',
-        setupRequest: (request: AutocannonRequest) => ({ ...request, path: `${BASE_PATH}/smartcards/${cardUuids[next++ % cardUuids.length]}` }),
-      },
-    ],
-  };
+  const paths = cardUuids.map((uuid) => `${BASE_PATH}/smartcards/${uuid}`);
+  return { url: target.url, connections: target.connections, headers: auth(target.token), requests: getInTurn(paths) };
 }
 
 /** One bind per fresh Approved request, each with a new cardid; `requestUuids.length` binds at most. */

@@ -12,6 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import Fastify from 'fastify';
 import { applyHeapGrowingPercent } from '../common/heap.js';
+import { CORE_SERVER_OPTIONS } from '../core/grpc/server.js';
 import { loadGatewayConfig } from '../gateway/config.js';
 import { startGateway } from '../gateway/server.js';
 import { loadCmProto } from '../proto/load.js';
@@ -22,8 +23,7 @@ const FIXED_RESPONSE = { value: Buffer.alloc(8, 0x5a).toString('base64') };
 
 async function startStub(): Promise<{ server: grpc.Server; port: number }> {
   const v1 = loadCmProto().proto.cm.v1;
-  // The core's server options (core/grpc/server.ts).
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024, 'grpc.keepalive_permit_without_calls': 1 });
+  const server = new grpc.Server(CORE_SERVER_OPTIONS);
   server.addService(v1.SmartcardService.service, {
     GetAuthenticationResponse: (_call: grpc.ServerUnaryCall<object, object>, callback: grpc.sendUnaryData<object>) => callback(null, FIXED_RESPONSE),
   });

@@ -49,6 +49,12 @@ export interface CoreServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/** The core's gRPC server options (also the bench's stand-in core's, bench/stub-core.ts). */
+export const CORE_SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  'grpc.keepalive_permit_without_calls': 1,
+};
+
 export function createCoreServer(options: CoreServerOptions): CoreServer {
   // grpc-js's own diagnostics go to the service's log stream, not bare to stderr (a port in use
   // is reported once, by the ListenError of listen()).
@@ -59,10 +65,7 @@ export function createCoreServer(options: CoreServerOptions): CoreServer {
   });
   const { proto } = loadCmProto();
   const edge = { verifier: options.verifier, log: options.log, metrics: options.metrics, rateLimit: new CallerRateLimit(options.rateLimitPerMinute ?? 0) };
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': 4 * 1024 * 1024,
-    'grpc.keepalive_permit_without_calls': 1,
-  });
+  const server = new grpc.Server(CORE_SERVER_OPTIONS);
   const v1 = proto.cm.v1;
   server.addService(v1.ProfileTemplateService.service, profileTemplateHandlers(edge, options.domain));
   server.addService(v1.RequestService.service, requestHandlers(edge, options.domain));

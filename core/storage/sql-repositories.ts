@@ -47,7 +47,7 @@ const CARD_COLUMNS = `uuid, card_id, status, flags, parent_smartcard_uuid, prima
   permanent_smartcard_uuid, assigned_user_uuid, profile_template_uuid, profile_template_version, comment,
   middleware, atr, key_version, request_uuid, created_at`;
 
-/** A request's columns and, prefixed `card_`, its card's (`requests.getWithCard`), from `requests r` and `smartcards c`. */
+/** A request's columns and, prefixed `card_`, its card's (`requests.getWithTemplateAndCard`), from `requests r` and `smartcards c`. */
 const REQUEST_AND_CARD_COLUMNS = [
   ...REQUEST_COLUMNS.split(',').map((column) => `r.${column.trim()}`),
   ...CARD_COLUMNS.split(',').map((column) => `c.${column.trim()} AS card_${column.trim()}`),
@@ -79,9 +79,12 @@ const COUNT_RESPONSE = `UPDATE requests SET status = CASE status WHEN 3 THEN 4 E
   responses_issued = responses_issued + ?
   WHERE uuid = ? AND ${COUNTABLE}`;
 
+/** The card `c` is the request's (the row `request`, an alias or the table) new or old card. */
+const isCardOf = (request: string) => `(c.uuid = ${request}.new_smartcard_uuid OR c.uuid = ${request}.old_smartcard_uuid)`;
+
 /** The status of a card that is the request's new or old card (`lockForKeyRelease`), without its lock clause. */
 const CARD_OF_REQUEST_STATUS = `SELECT c.status FROM smartcards c JOIN requests r ON r.uuid = ?
-  WHERE c.uuid = ? AND (r.new_smartcard_uuid = c.uuid OR r.old_smartcard_uuid = c.uuid)`;
+  WHERE c.uuid = ? AND ${isCardOf('r')}`;
 
 /**
  * `requests.recordResponse` on SQLite: COUNT_RESPONSE when the card (parameter) is the request's
@@ -92,7 +95,7 @@ const countOnLiveCard = (statuses: number) => {
   let sql = countsOnLiveCard.get(statuses);
   if (sql === undefined) {
     sql = `${COUNT_RESPONSE} AND EXISTS (SELECT 1 FROM smartcards c WHERE c.uuid = ?
-      AND (c.uuid = requests.new_smartcard_uuid OR c.uuid = requests.old_smartcard_uuid) AND c.status IN (${placeholders(statuses)}))`;
+      AND ${isCardOf('requests')} AND c.status IN (${placeholders(statuses)}))`;
     countsOnLiveCard.set(statuses, sql);
   }
   return sql;
@@ -110,7 +113,7 @@ const RECORD_RESPONSE = `WITH counted AS (
     RETURNING new_smartcard_uuid, old_smartcard_uuid
   ), card AS (
     SELECT c.status FROM smartcards c, counted r
-    WHERE c.uuid = ? AND (r.new_smartcard_uuid = c.uuid OR r.old_smartcard_uuid = c.uuid) FOR SHARE OF c
+    WHERE c.uuid = ? AND ${isCardOf('r')} FOR SHARE OF c
   ), audited AS (
     INSERT INTO audit_log (${AUDIT_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM card WHERE card.status = ANY (?::int[])
     RETURNING 1
@@ -298,8 +301,6 @@ export function sqlRepositories(
     const limit = countResponse?.limit ?? 0;
     return (await db.run(COUNT_RESPONSE, [countResponse ? 1 : 0, uuid, limit, limit])) === 1;
   };
-  const keyReleaseStatus = async (cardUuid: string, requestUuid: string) =>
-    (await db.get(`${CARD_OF_REQUEST_STATUS}${locking('share', 'c')}`, [requestUuid, cardUuid]))?.status as number | undefined;
 
   /** A narrow UPDATE of the fields given, when the request is (still) in `expectedStatus` if one is given. */
   const patchRequest = async (uuid: string, expectedStatus: number | undefined, fields: RequestPatch): Promise<boolean> => {
@@ -358,7 +359,7 @@ export function sqlRepositories(
         // does not hold that version (as `templates.get` does it, in a statement of its own).
         const row = await db.get(
           `SELECT ${REQUEST_AND_CARD_COLUMNS}, t.version AS template_version FROM requests r
-           LEFT JOIN smartcards c ON c.uuid = ? AND (c.uuid = r.new_smartcard_uuid OR c.uuid = r.old_smartcard_uuid)
+           LEFT JOIN smartcards c ON c.uuid = ? AND ${isCardOf('r')}
            LEFT JOIN profile_templates t ON t.uuid = r.profile_template_uuid
            WHERE r.uuid = ?${locking(lock, 'r')}`,
           [smartcardUuid, uuid],
@@ -499,8 +500,10 @@ export function sqlRepositories(
       async updateStatus(uuid, status) {
         await db.run('UPDATE smartcards SET status = ? WHERE uuid = ?', [status, uuid]);
       },
-      // The card row only: the unit holds the request row already (see the interface).
-      lockForKeyRelease: keyReleaseStatus,
+      async lockForKeyRelease(cardUuid, requestUuid) {
+        // The card row only: the unit holds the request row already (see the interface).
+        return (await db.get(`${CARD_OF_REQUEST_STATUS}${locking('share', 'c')}`, [requestUuid, cardUuid]))?.status as number | undefined;
+      },
     },
 
     pins: {
